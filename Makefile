@@ -1,0 +1,45 @@
+# Keel: `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+ANCHORS_VENV ?= benchmarks/.venv-anchors
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.base:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	@touch $@
+
+$(VENV)/.demo: $(VENV)/.base pyproject.toml
+	$(PIP) install -q -e ".[sklearn]"
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.base pyproject.toml
+	$(PIP) install -q -e ".[dev]"
+	@touch $@ $(VENV)/.demo
+
+demo: $(VENV)/.demo
+	$(PY) examples/quickstart.py
+
+test: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/mypy src/keel
+
+$(ANCHORS_VENV)/.installed: benchmarks/anchors.txt
+	$(PYTHON) -m venv $(ANCHORS_VENV)
+	$(ANCHORS_VENV)/bin/pip install -q --upgrade pip
+	$(ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors.txt
+	@touch $@
+
+bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed
+	$(PY) benchmarks/bench_tracking.py --anchors-python $(ANCHORS_VENV)/bin/python
+
+clean:
+	rm -rf $(VENV) $(ANCHORS_VENV) .keel build dist src/*.egg-info

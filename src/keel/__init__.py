@@ -1,0 +1,88 @@
+"""Keel: the whole machine-learning lifecycle in one package, one server and one metadata graph.
+
+The tracking SDK mirrors MLflow's::
+
+    import keel
+    keel.set_experiment("iris")
+    with keel.start_run():
+        keel.log_params({"C": 1.0})
+        keel.log_metric("acc", 0.97, step=1)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from keel.errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptArtifact,
+    InvalidInput,
+    KeelError,
+    NotFound,
+    PermissionDenied,
+)
+from keel.tracking import (
+    ActiveRun,
+    DatasetInput,
+    Run,
+    RunStatus,
+    active_run,
+    end_run,
+    flush,
+    get_metric_history,
+    get_run,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_input,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    search_runs,
+    set_experiment,
+    set_tag,
+    set_tags,
+    start_run,
+)
+
+try:
+    __version__ = version("keel-mlops")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ActiveRun",
+    "AlreadyExists",
+    "Conflict",
+    "CorruptArtifact",
+    "DatasetInput",
+    "InvalidInput",
+    "KeelError",
+    "NotFound",
+    "PermissionDenied",
+    "Run",
+    "RunStatus",
+    "__version__",
+    "active_run",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]

@@ -1,0 +1,226 @@
+"""Content-addressed blobs: bytes stored once under their BLAKE3 digest, verified every time they are read.
+
+Layout under the store's root (git style)::
+
+    objects/ab/cdef0123...      the object whose BLAKE3 hex digest is "abcdef0123..."
+
+An object is written to a temp name beside its final name and renamed into place, so a reader sees the whole
+object or nothing. Every read re-hashes what it got: a flipped byte raises
+:class:`~keel.errors.CorruptArtifact` naming the digest. Re-adding an unchanged local file costs a ``stat``
+(digests are cached by file identity, size and timestamps for files not modified in the last seconds) plus
+one existence check, never an upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from keel.artifacts.storage import TEMP_PREFIX, FsspecStorage, local_errors
+from keel.errors import Conflict, CorruptArtifact, InvalidInput, NotFound
+
+__all__ = ["CHUNK_SIZE", "BlobStore", "check_digest", "hash_bytes", "hash_file"]
+
+CHUNK_SIZE = 1 << 20
+"""Files are hashed, uploaded and downloaded in chunks of this many bytes (1 MiB)."""
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_RACY_NS = 2_000_000_000  # a file touched this recently may still change within its timestamp granularity
+_CACHE_MAX = 100_000
+
+_StatKey = tuple[int, int, int, int, int]
+
+
+def hash_bytes(data: bytes) -> str:
+    """The BLAKE3 hex digest of ``data``."""
+    return str(blake3.blake3(data).hexdigest())
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """The BLAKE3 hex digest and size of a local file, read in 1 MiB chunks (never whole in memory)."""
+    hasher, size = blake3.blake3(), 0
+    for chunk in _read_local(Path(path)):
+        hasher.update(chunk)
+        size += len(chunk)
+    return str(hasher.hexdigest()), size
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` lower-cased if it is a BLAKE3 hex digest (64 hex chars), else raise InvalidInput."""
+    normal = digest.lower() if isinstance(digest, str) else ""
+    if not _DIGEST.fullmatch(normal):
+        raise InvalidInput(
+            f"{digest!r} is not an artifact digest: expected 64 hex characters (BLAKE3)", field="digest"
+        )
+    return normal
+
+
+class BlobStore:
+    """Content-addressed object store over an fsspec root (a local path, ``memory://x``, ``s3://bucket/p``)."""
+
+    def __init__(
+        self, root: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.storage = FsspecStorage(root, storage_options)
+        self._digest_cache: dict[_StatKey, str] = {}
+
+    def __repr__(self) -> str:
+        return f"BlobStore({self.storage.url!r})"
+
+    @property
+    def url(self) -> str:
+        """The root URL this store was opened on."""
+        return self.storage.url
+
+    def object_path(self, digest: str) -> str:
+        """Where the object lives, relative to the root: ``objects/ab/cdef...``."""
+        digest = check_digest(digest)
+        return f"objects/{digest[:2]}/{digest[2:]}"
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` (once: an existing object is not rewritten) and return its digest."""
+        digest = hash_bytes(data)
+        if not self.exists(digest):
+            self.storage.write_atomic(self.object_path(digest), [bytes(data)])
+        return digest
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        """Store a local file, streamed, and return ``(digest, size)``; skips the upload if the object exists.
+
+        The upload re-checks the bytes it sends, so a file changed between hashing and upload raises
+        :class:`~keel.errors.Conflict` instead of storing the wrong bytes under the digest.
+        """
+        path = Path(path)
+        digest, size = self._digest_of(path)
+        if not self.exists(digest):
+            self.storage.write_atomic(self.object_path(digest), _checked_read(path, digest))
+        return digest, size
+
+    def _digest_of(self, path: Path) -> tuple[str, int]:
+        before = _stat_local(path)
+        key = _stat_key(before)
+        cached = self._digest_cache.get(key)
+        if cached is not None:
+            return cached, before.st_size
+        started = time.time_ns()
+        digest, size = hash_file(path)
+        settled = started - before.st_mtime_ns > _RACY_NS
+        if settled and _stat_key(_stat_local(path)) == key:
+            if len(self._digest_cache) >= _CACHE_MAX:
+                self._digest_cache.clear()
+            self._digest_cache[key] = digest
+        return digest, size
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        """Whether an object with this digest is stored (its content is not checked; see :meth:`verify`)."""
+        return self.storage.exists(self.object_path(digest))
+
+    def size(self, digest: str) -> int:
+        """Size in bytes of the stored object."""
+        with self._not_found(digest):
+            return self.storage.size(self.object_path(digest))
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The object's content, verified against its digest (CorruptArtifact if it does not match)."""
+        digest = check_digest(digest)
+        with self._not_found(digest):
+            data = self.storage.read_bytes(self.object_path(digest))
+        _check_match(digest, hash_bytes(data), self.url)
+        return data
+
+    def iter_chunks(self, digest: str) -> Iterator[bytes]:
+        """Stream the object in 1 MiB chunks; raises CorruptArtifact after the last chunk if the hash differs.
+
+        A consumer that must not act on bad bytes should buffer (or use :meth:`get_file`, which does).
+        """
+        digest = check_digest(digest)
+        hasher = blake3.blake3()
+        with self._not_found(digest):
+            for chunk in self.storage.iter_chunks(self.object_path(digest), CHUNK_SIZE):
+                hasher.update(chunk)
+                yield chunk
+        _check_match(digest, str(hasher.hexdigest()), self.url)
+
+    def get_file(self, digest: str, dest: str | os.PathLike[str]) -> None:
+        """Download the object to the local path ``dest`` atomically: verified first, then renamed into place.
+
+        On any failure (missing, corrupt, unreachable) ``dest`` is left as it was and no temp file remains.
+        """
+        dest = Path(dest)
+        tmp = dest.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            with local_errors(dest):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "xb") as fh:
+                    for chunk in self.iter_chunks(digest):
+                        fh.write(chunk)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def verify(self, digest: str) -> None:
+        """Re-hash the stored object; raise CorruptArtifact if it no longer matches, NotFound if missing."""
+        for _ in self.iter_chunks(digest):
+            pass
+
+    def digests(self) -> Iterator[str]:
+        """Every digest stored here (for counting, fsck and garbage collection)."""
+        for rel in self.storage.find("objects"):
+            digest = rel.replace("/", "")
+            if _DIGEST.fullmatch(digest):
+                yield digest
+
+    @contextlib.contextmanager
+    def _not_found(self, digest: str) -> Iterator[None]:
+        try:
+            yield
+        except NotFound as exc:
+            raise NotFound(f"artifact object {digest} is not in the store at {self.url}") from exc
+
+
+def _check_match(digest: str, actual: str, url: str) -> None:
+    if actual != digest:
+        raise CorruptArtifact(
+            f"artifact object {digest} in {url} is corrupt: its bytes hash to {actual}; "
+            "restore it from a copy or upload the original file again"
+        )
+
+
+def _stat_key(st: os.stat_result) -> _StatKey:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stat_local(path: Path) -> os.stat_result:
+    with local_errors(path):
+        return path.stat()
+
+
+def _read_local(path: Path) -> Iterator[bytes]:
+    with local_errors(path), open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK_SIZE):
+            yield chunk
+
+
+def _checked_read(path: Path, digest: str) -> Iterator[bytes]:
+    """Yield the file's chunks; raise Conflict at the end if they no longer hash to ``digest``."""
+    hasher = blake3.blake3()
+    for chunk in _read_local(path):
+        hasher.update(chunk)
+        yield chunk
+    if hasher.hexdigest() != digest:
+        raise Conflict(f"{path} changed while it was being stored; store it again once nothing writes to it")

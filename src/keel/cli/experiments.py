@@ -1,0 +1,33 @@
+"""``keel experiments list|create``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from keel.cli.output import console, format_ms
+from keel.tracking.context import get_backend
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_experiments(view: str = typer.Option("ACTIVE_ONLY", help="ACTIVE_ONLY, DELETED_ONLY or ALL."),
+                     filter: str = typer.Option("", "--filter", help="e.g. \"name LIKE 'iris%'\"")) -> None:
+    """List experiments."""
+    exps, _ = get_backend().tracking.search_experiments(view.upper(), 50_000, filter or None)
+    table = Table(title="experiments")
+    for column in ("id", "name", "stage", "created"):
+        table.add_column(column)
+    for exp in exps:
+        table.add_row(exp.experiment_id, exp.name, exp.lifecycle_stage, format_ms(exp.creation_time))
+    console.print(table)
+
+
+@app.command("create")
+def create_experiment(name: str, artifact_location: str = typer.Option(None, help="Artifact prefix.")) -> None:
+    """Create an experiment and print its id."""
+    exp_id = get_backend().tracking.create_experiment(name, artifact_location)
+    typer.echo(exp_id)

@@ -1,0 +1,49 @@
+"""Root of the CLI; maps Keel errors to exit code 2 and one readable line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from keel import __version__
+from keel.cli import experiments, runs, server
+from keel.errors import KeelError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="keel", help="Keel: the ML lifecycle in one package.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.command("server")(server.serve)
+
+err_console = Console(stderr=True)
+
+
+@app.command("version")
+def version() -> None:
+    """Print Keel's version."""
+    typer.echo(f"keel {__version__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``keel`` console script."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except KeelError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[red]aborted[/red]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

@@ -1,0 +1,107 @@
+"""Settings: environment variables ``KEEL_*`` over an optional ``keel.yaml`` over defaults.
+
+Nothing is required: the default home is ``./.keel`` holding ``keel.db`` (SQLite) and ``artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from keel.errors import InvalidInput
+
+__all__ = ["Settings", "get_settings", "reset_settings"]
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads ``keel.yaml`` (or ``KEEL_CONFIG``) from the current directory when present."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = Path(os.environ.get("KEEL_CONFIG", "keel.yaml"))
+        if not path.is_file():
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{path}: not valid YAML ({exc}); fix the file or remove it") from exc
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{path}: expected a mapping of settings at the top level")
+        return {k: v for k, v in data.items() if k in Settings.model_fields}
+
+
+class Settings(BaseSettings):
+    """Keel's settings; read once per process through :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="KEEL_", extra="ignore")
+
+    home: Path = Path(".keel")
+    db_url: str | None = None
+    artifact_root: str | None = None
+    tracking_uri: str | None = None
+    token: str | None = None
+    project: str = "default"
+    sqlite_busy_timeout_ms: int = 30_000
+    metric_batch_size: int = 20_000
+    metric_flush_interval_s: float = 0.5
+    http_timeout_s: float = 30.0
+    http_retry_for_s: float = 120.0
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, value: str) -> str:
+        if not value or len(value) > 128:
+            raise ValueError("project must be 1-128 characters")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+    @property
+    def resolved_db_url(self) -> str:
+        """The metadata database URL (SQLite under home unless ``KEEL_DB_URL`` is set)."""
+        return self.db_url or f"sqlite:///{(self.home / 'keel.db').absolute()}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        """The artifact root: a local folder under home unless ``KEEL_ARTIFACT_ROOT`` is set (any fsspec URL)."""
+        return self.artifact_root or str((self.home / "artifacts").absolute())
+
+    @property
+    def is_remote(self) -> bool:
+        """True when the SDK talks to a ``keel server`` instead of the local store."""
+        uri = self.tracking_uri or ""
+        return uri.startswith(("http://", "https://"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call :func:`reset_settings` after changing the environment)."""
+    settings = Settings()
+    uri = settings.tracking_uri
+    if uri and not settings.is_remote:
+        # A path or file: URI as tracking URI means "this folder is the home".
+        path = uri.removeprefix("file://")
+        settings = settings.model_copy(update={"home": Path(path), "tracking_uri": None})
+    return settings
+
+
+def reset_settings() -> None:
+    """Forget cached settings so the next :func:`get_settings` rereads the environment."""
+    get_settings.cache_clear()

@@ -1,0 +1,33 @@
+"""The ``keel server`` application: Keel's REST API, the MLflow-compatible API and the artifact proxy."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from keel import __version__
+from keel.config import Settings, get_settings
+from keel.server import artifacts, experiments, mlflow_tracking, runs
+from keel.server.errors import install_error_handlers
+from keel.server.state import ServerState
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app on the local store and artifact root named by ``settings``."""
+    from keel.artifacts import ArtifactRepository
+    from keel.store import open_database
+    from keel.tracking.sql import SqlTrackingStore
+
+    settings = settings or get_settings()
+    db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    app = FastAPI(title="Keel", version=__version__, default_response_class=ORJSONResponse,
+                  description="Keel's REST API (/api/v1) and the MLflow-compatible tracking API (/api/2.0/mlflow).")
+    app.state.keel = ServerState(SqlTrackingStore(db, settings.project),
+                                 ArtifactRepository.from_url(settings.resolved_artifact_root))
+    install_error_handlers(app)
+    for module in (experiments, runs, mlflow_tracking, artifacts):
+        app.include_router(module.router)
+    app.include_router(mlflow_tracking.version_router)
+    return app

@@ -1,0 +1,72 @@
+"""Which backend the SDK talks to: the local store, or a ``keel server`` when the tracking URI is http(s)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from keel.config import Settings, get_settings, reset_settings
+from keel.tracking.repository import TrackingRepository
+
+__all__ = ["Backend", "get_backend", "reset_backend"]
+
+
+@dataclass
+class Backend:
+    """The tracking repository and artifact store the SDK uses (the artifact store is built on first use)."""
+
+    tracking: TrackingRepository
+    settings: Settings
+    make_artifacts: Callable[[], Any]
+    _artifacts: Any = None
+
+    @property
+    def artifacts(self) -> Any:
+        """The artifact store (local content-addressed store, or the server's artifact routes)."""
+        if self._artifacts is None:
+            self._artifacts = self.make_artifacts()
+        return self._artifacts
+
+
+_lock = threading.Lock()
+_backend: Backend | None = None
+
+
+def get_backend() -> Backend:
+    """The process-wide backend, built from settings on first use."""
+    global _backend
+    with _lock:
+        if _backend is None:
+            _backend = _build(get_settings())
+        return _backend
+
+
+def reset_backend() -> None:
+    """Forget the backend and reread settings (after changing ``KEEL_*`` in the environment)."""
+    global _backend
+    with _lock:
+        _backend = None
+    reset_settings()
+
+
+def _build(settings: Settings) -> Backend:
+    if settings.is_remote:
+        from keel.client import HttpArtifactStore, HttpSession, HttpTrackingStore
+
+        session = HttpSession(settings.tracking_uri or "", token=settings.token, timeout_s=settings.http_timeout_s,
+                              retry_for_s=settings.http_retry_for_s)
+        return Backend(HttpTrackingStore(session), settings, lambda: HttpArtifactStore(session))
+    from keel.store import open_database
+    from keel.tracking.sql import SqlTrackingStore
+
+    db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return Backend(SqlTrackingStore(db, settings.project), settings,
+                   lambda: _local_artifacts(settings.resolved_artifact_root))
+
+
+def _local_artifacts(root: str) -> Any:
+    from keel.artifacts import ArtifactRepository
+
+    return ArtifactRepository.from_url(root)

@@ -1,0 +1,134 @@
+"""Shared fixtures: isolated Keel homes, a fresh PostgreSQL database, and a live `keel server`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from keel.tracking.context import reset_backend
+
+POSTGRES_ENV = "KEEL_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def keel_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty Keel home used by the SDK (local store), reset after the test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("KEEL_HOME", str(home))
+    for name in ("KEEL_TRACKING_URI", "KEEL_DB_URL", "KEEL_ARTIFACT_ROOT", "KEEL_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    reset_backend()
+    yield home
+    _end_active_runs()
+    reset_backend()
+
+
+def _end_active_runs() -> None:
+    import keel
+
+    while keel.active_run() is not None:
+        with contextlib.suppress(Exception):
+            keel.end_run()
+
+
+def _fresh_postgres_database(base_url: str) -> tuple[str, str]:
+    url = make_url(base_url)
+    name = f"keel_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres_database(base_url: str, name: str) -> None:
+    admin = create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (skips when KEEL_TEST_POSTGRES_URL is unset)."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set; no PostgreSQL server to test against")
+    url, name = _fresh_postgres_database(base)
+    yield url
+    from keel.store import _OPEN
+
+    db = _OPEN.pop(url, None)
+    if db is not None:
+        db.dispose()
+    _drop_postgres_database(base, name)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """A `keel server` subprocess on a free port."""
+
+    def __init__(self, home: Path, port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "MLFLOW_"))}
+        env.update({"KEEL_HOME": str(self.home), **self.extra_env})
+        log = open(self.home.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "keel", "server", "--port", str(self.port)], env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"keel server exited with {self.proc.returncode}; see {log.name}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("keel server did not come up in time")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A `keel server` on SQLite in a temporary home, shared by the tests of one module."""
+    home = tmp_path_factory.mktemp("server") / "home"
+    home.mkdir()
+    server = ServerProcess(home).start()
+    yield server
+    server.stop()
