@@ -315,3 +315,7 @@ def test_arbitrary_text_parses_or_raises_invalid_input(text: str) -> None:
         parse_filter(text)
     except InvalidInput as exc:
         assert exc.field == "filter"
+
+
+def test_a_lone_order_by_string_is_one_entry() -> None:
+    assert parse_order_by("metrics.acc DESC") == [OrderKey("metric", "acc", False)]  # type: ignore[arg-type]

@@ -387,7 +387,8 @@ def parse_filter(filter_string: str | None) -> list[Comparison]:
 def parse_order_by(order_by: list[str] | None) -> list[OrderKey]:
     """Parse ``order_by`` entries such as ``"metrics.acc DESC"``; the default direction is ASC."""
     keys: list[OrderKey] = []
-    for entry in order_by or []:
+    entries = [order_by] if isinstance(order_by, str) else order_by or []  # a lone string is one entry
+    for entry in entries:
         if not isinstance(entry, str) or not entry.strip():
             raise InvalidInput(f"Invalid order_by entry {entry!r}: expected a string like "
                                "'metrics.acc DESC'.", field="order_by")
