@@ -12,10 +12,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from keel.errors import InvalidInput
+from keel.errors import AlreadyExists, InvalidInput
 from keel.tracking.batcher import MetricBatcher
 from keel.tracking.context import get_backend
 from keel.tracking.entities import DatasetInput, Experiment, Metric, Run, RunStatus
+from keel.tracking.repository import TrackingRepository
 from keel.tracking.system_tags import system_tags
 from keel.tracking.validation import check_key
 
@@ -99,14 +100,26 @@ def set_experiment(name: str | None = None, experiment_id: str | None = None) ->
     if experiment_id is not None:
         exp = repo.get_experiment(experiment_id)
     elif name:
-        found = repo.get_experiment_by_name(name)
-        exp = found if found is not None else repo.get_experiment(repo.create_experiment(name))
+        exp = _get_or_create_experiment(repo, name)
     else:
         raise InvalidInput("set_experiment: give a name or an experiment_id", field="name")
     if exp.lifecycle_stage != "active":
         raise InvalidInput(f"experiment {exp.name!r} is deleted; restore it or use another name", field="name")
     _experiment_id = exp.experiment_id
     return exp
+
+
+def _get_or_create_experiment(repo: TrackingRepository, name: str) -> Experiment:
+    found = repo.get_experiment_by_name(name)
+    if found is not None:
+        return found
+    try:
+        return repo.get_experiment(repo.create_experiment(name))
+    except AlreadyExists:  # another process created it a moment ago
+        found = repo.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found
 
 
 def start_run(run_id: str | None = None, experiment_id: str | None = None, run_name: str | None = None,
