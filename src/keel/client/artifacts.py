@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from keel.artifacts.namespace import check_path
 from keel.client.http import HttpSession
 from keel.errors import InvalidInput
 
@@ -31,7 +32,7 @@ class HttpArtifactStore:
 
     def put_bytes(self, path: str, data: bytes) -> None:
         """Store bytes at a logical path."""
-        self.http.request("PUT", f"{_ROUTE}/{quote(path)}", content=data)
+        self.http.request("PUT", _url(path), content=data)
 
     def put_file(self, path: str, local_path: str | os.PathLike[str]) -> None:
         """Upload one file to a logical path."""
@@ -52,7 +53,7 @@ class HttpArtifactStore:
 
     def get_bytes(self, path: str) -> bytes:
         """Download one artifact's bytes."""
-        return self.http.request("GET", f"{_ROUTE}/{quote(path)}").content
+        return self.http.request("GET", _url(path)).content
 
     def get_file(self, path: str, dest: str | os.PathLike[str]) -> None:
         """Download one artifact to ``dest``."""
@@ -60,7 +61,7 @@ class HttpArtifactStore:
 
     def list(self, path: str = "") -> list[RemoteFileInfo]:
         """Immediate children of a logical directory (paths joined to ``path``)."""
-        out: dict[str, Any] = self.http.json("GET", _ROUTE, params={"path": path})
+        out: dict[str, Any] = self.http.json("GET", _ROUTE, params={"path": check_path(path, allow_root=True)})
         return [RemoteFileInfo(posixpath.join(path, f["path"]), f["is_dir"], f.get("file_size"))
                 for f in out.get("files", [])]
 
@@ -75,3 +76,8 @@ class HttpArtifactStore:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.get_file(info.path, target)
+
+
+def _url(path: str) -> str:
+    # Checked here: an HTTP client would silently resolve "a/../b" before the server could refuse it.
+    return f"{_ROUTE}/{quote(check_path(path))}"

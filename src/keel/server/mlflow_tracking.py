@@ -26,18 +26,48 @@ router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible"])
 version_router = APIRouter(tags=["mlflow-compatible"])
 
 
-def _required(body: dict[str, Any], field: str) -> Any:
+def _required(body: dict[str, Any], field: str) -> str:
     value = body.get(field)
     if value is None or value == "":
         raise InvalidInput(f"Missing value for required parameter '{field}'.", field=field)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: expected a string, got {value!r}", field=field)
     return value
 
 
+def _int(body: Any, field: str, default: int) -> int:
+    value = body.get(field)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field}: expected an integer, got {value!r}", field=field) from None
+
+
+def _opt_str(body: Any, field: str) -> str | None:
+    value = body.get(field)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: expected a string, got {value!r}", field=field)
+    return value
+
+
+def _str_list(value: Any, field: str) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str | int):
+        return [str(value)]
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise InvalidInput(f"{field}: expected a list of strings", field=field)
+    return [str(v) for v in value]
+
+
 def _run_id(body: dict[str, Any]) -> str:
-    run_id = body.get("run_id") or body.get("run_uuid")
-    if not run_id:
-        raise InvalidInput("Missing value for required parameter 'run_id'.", field="run_id")
-    return str(run_id)
+    return _required({"run_id": body.get("run_id") or body.get("run_uuid")}, "run_id")
 
 
 def _tags(items: Any, field: str = "tags") -> dict[str, str]:
@@ -85,19 +115,28 @@ async def get_experiment_by_name(request: Request, experiment_name: str = "") ->
 async def search_experiments(request: Request) -> dict[str, Any]:
     """Search experiments."""
     body = await read_json(request) if request.method == "POST" else dict(request.query_params)
-    order_by = body.get("order_by") or []
+    order_by = _str_list(body.get("order_by"), "order_by")
     if request.method == "GET":
         order_by = request.query_params.getlist("order_by")
     found, token = await blocking(state(request).tracking.search_experiments,
-                                  _view_type(body.get("view_type")), int(body.get("max_results") or 1000),
-                                  body.get("filter") or None, order_by, body.get("page_token") or None)
+                                  _view_type(body.get("view_type")), _max_results(body),
+                                  _opt_str(body, "filter"), order_by, _opt_str(body, "page_token"))
     out: dict[str, Any] = {"experiments": [_exp(e) for e in found]}
     if token:
         out["next_page_token"] = token
     return out
 
 
+def _max_results(body: Any) -> int:
+    value = _int(body, "max_results", 1000)
+    if not 0 < value <= 50_000:
+        raise InvalidInput(f"max_results: must be between 1 and 50000, got {value}", field="max_results")
+    return value
+
+
 def _view_type(value: Any) -> str:
+    if not isinstance(value, str | int | None):
+        raise InvalidInput(f"view_type: expected ACTIVE_ONLY, DELETED_ONLY or ALL, got {value!r}", field="view_type")
     if value in (None, "", 1, "1"):
         return "ACTIVE_ONLY"
     return {2: "DELETED_ONLY", "2": "DELETED_ONLY", 3: "ALL", "3": "ALL"}.get(value, str(value))
@@ -260,12 +299,10 @@ async def log_inputs(request: Request) -> dict[str, Any]:
 async def search_runs(request: Request) -> dict[str, Any]:
     """Search runs with MLflow's filter grammar."""
     body = await read_json(request)
-    order_by = body.get("order_by") or []
-    if isinstance(order_by, str):
-        order_by = [order_by]
-    runs, token = await blocking(state(request).tracking.search_runs, [str(e) for e in body.get(
-        "experiment_ids") or []], body.get("filter") or None, _view_type(body.get("run_view_type")),
-        int(body.get("max_results") or 1000), order_by, body.get("page_token") or None)
+    runs, token = await blocking(state(request).tracking.search_runs,
+                                 _str_list(body.get("experiment_ids"), "experiment_ids"), _opt_str(body, "filter"),
+                                 _view_type(body.get("run_view_type")), _max_results(body),
+                                 _str_list(body.get("order_by"), "order_by"), _opt_str(body, "page_token"))
     out: dict[str, Any] = {"runs": [run_to_dict(r, ARTIFACT_PREFIX) for r in runs]}
     if token:
         out["next_page_token"] = token

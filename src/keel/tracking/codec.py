@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from keel.errors import InvalidInput
 from keel.tracking.entities import DatasetInput, Experiment, Metric, Run, RunInfo, decode_float
+from keel.tracking.validation import check_timestamp
 
 __all__ = [
     "dataset_from_dict",
@@ -77,8 +79,10 @@ def run_from_dict(d: dict[str, Any], artifact_prefix: str = "") -> Run:
 
 def metric_from_dict(d: dict[str, Any]) -> Metric:
     """A metric from ``{key, value, timestamp, step}`` (value may be "NaN"/"Infinity")."""
-    return Metric(d["key"], decode_float(d["value"], f"metrics.{d['key']}"), int(d.get("timestamp") or 0),
-                  int(d.get("step") or 0))
+    if not isinstance(d, dict) or not isinstance(d.get("key"), str) or "value" not in d:
+        raise InvalidInput("metrics: each metric needs a string 'key' and a 'value'", field="metrics")
+    return Metric(d["key"], decode_float(d["value"], f"metrics.{d['key']}"),
+                  check_timestamp(d.get("timestamp") or 0, "timestamp"), check_timestamp(d.get("step") or 0, "step"))
 
 
 def dataset_to_dict(ds: DatasetInput) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class Backend:
     settings: Settings
     make_artifacts: Callable[[], Any]
     _artifacts: Any = None
+    experiment_id: str | None = None
 
     @property
     def artifacts(self) -> Any:

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from keel.artifacts import check_path
 from keel.errors import AlreadyExists, InvalidInput
 from keel.tracking.batcher import MetricBatcher
 from keel.tracking.context import get_backend
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 _local = threading.local()
-_experiment_id: str | None = None
 
 
 class ActiveRun:
@@ -95,8 +95,8 @@ def _now() -> int:
 
 def set_experiment(name: str | None = None, experiment_id: str | None = None) -> Experiment:
     """Make an experiment (created if missing) the one new runs go to."""
-    global _experiment_id
-    repo = get_backend().tracking
+    backend = get_backend()
+    repo = backend.tracking
     if experiment_id is not None:
         exp = repo.get_experiment(experiment_id)
     elif name:
@@ -105,7 +105,7 @@ def set_experiment(name: str | None = None, experiment_id: str | None = None) ->
         raise InvalidInput("set_experiment: give a name or an experiment_id", field="name")
     if exp.lifecycle_stage != "active":
         raise InvalidInput(f"experiment {exp.name!r} is deleted; restore it or use another name", field="name")
-    _experiment_id = exp.experiment_id
+    backend.experiment_id = exp.experiment_id
     return exp
 
 
@@ -146,7 +146,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             all_tags["mlflow.parentRunId"] = stack[-1].run_id
         if description:
             all_tags["mlflow.note.content"] = description
-        exp_id = experiment_id or _experiment_id or _default_experiment()
+        exp_id = experiment_id or current_experiment_id()
         run = repo.create_run(exp_id, user_id=all_tags.get("mlflow.user"), start_time=_now(), tags=all_tags,
                               run_name=run_name)
     active = ActiveRun(run)
@@ -159,6 +159,11 @@ def _default_experiment() -> str:
 
     name = os.environ.get("KEEL_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
     return set_experiment(name).experiment_id if name else "0"
+
+
+def current_experiment_id() -> str:
+    """The experiment new runs go to: set by :func:`set_experiment`, ``KEEL_EXPERIMENT_NAME``, else "0"."""
+    return get_backend().experiment_id or _default_experiment()
 
 
 def active_run() -> ActiveRun | None:
@@ -229,7 +234,7 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 
 def _artifact_dir(artifact_path: str | None) -> str:
     base = _run().info.artifact_uri
-    return f"{base}/{artifact_path.strip('/')}" if artifact_path else base
+    return f"{base}/{check_path(artifact_path)}" if artifact_path else base
 
 
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:
@@ -250,7 +255,7 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> No
 
 def log_text(text: str, artifact_file: str) -> None:
     """Store text as an artifact file."""
-    get_backend().artifacts.put_bytes(f"{_artifact_dir(None)}/{artifact_file}", text.encode())
+    get_backend().artifacts.put_bytes(f"{_artifact_dir(None)}/{check_path(artifact_file)}", text.encode())
 
 
 def log_dict(dictionary: Mapping[str, Any] | Sequence[Any], artifact_file: str) -> None:

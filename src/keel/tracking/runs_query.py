@@ -8,6 +8,7 @@ from typing import Any
 from keel.errors import NotFound
 from keel.tracking.context import get_backend
 from keel.tracking.entities import Run, ViewType
+from keel.tracking.fluent import current_experiment_id
 
 __all__ = ["RunPage", "runs_to_frame", "search_runs"]
 
@@ -22,7 +23,7 @@ def search_runs(experiment_names: Sequence[str] | str | None = None, filter_stri
                 order_by: Sequence[str] | None = None, max_results: int = 1000, page_token: str | None = None,
                 run_view_type: str = ViewType.ACTIVE_ONLY, experiment_ids: Sequence[str] | None = None,
                 output_format: str = "pandas") -> Any:
-    """Search runs of the named experiments (all active experiments if none are named).
+    """Search runs of the named experiments (the current experiment, as set by ``set_experiment``, if none).
 
     Returns one page of at most ``max_results`` runs starting at ``page_token``: a pandas DataFrame (columns
     ``run_id``, ``status``, ..., ``metrics.*``, ``params.*``, ``tags.*``; the next page's token in
@@ -37,8 +38,7 @@ def search_runs(experiment_names: Sequence[str] | str | None = None, filter_stri
             raise NotFound(f"experiment {name!r} does not exist")
         ids.append(exp.experiment_id)
     if not ids:
-        exps, _ = repo.search_experiments(max_results=50_000)
-        ids = [e.experiment_id for e in exps]
+        ids = [current_experiment_id()]
     runs, token = repo.search_runs(ids, filter_string, run_view_type, max_results, order_by, page_token)
     if output_format == "list":
         page = RunPage(runs)

@@ -38,7 +38,7 @@ _valid_keys: set[str] = set()
 
 def check_key(key: object, kind: str) -> str:
     """A metric/param/tag key: <= 250 chars of letters, digits, ``_ - . / :`` and spaces, no ``..``."""
-    if key in _valid_keys:
+    if type(key) is str and key in _valid_keys:
         return key
     field = f"{kind} key"
     if not isinstance(key, str) or not key:
