@@ -40,13 +40,14 @@ class MetricBatcher:
         self._error: KeelError | None = None
         self._closed = False
         self._flushing = False
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._loop, name=f"keel-metrics-{run_id[:8]}", daemon=True)
         self._thread.start()
 
     def log(self, key: str, value: float, timestamp: int, step: int) -> None:
         """Queue one point (returns at once unless the buffer is full)."""
-        with self._cond:
+        with self._lock:  # the condition's own lock, taken directly: this is the hot path
             if self._error is not None:
                 self._raise()
             buf = self._buf
@@ -54,8 +55,7 @@ class MetricBatcher:
             buf.values.append(value)
             buf.timestamps.append(timestamp)
             buf.steps.append(step)
-            n = len(buf.keys)
-            if n >= self.batch_size:
+            if len(buf.keys) >= self.batch_size:
                 self._cond.notify_all()
                 while len(self._buf.keys) >= self.max_pending and self._error is None:
                     self._cond.wait(0.1)

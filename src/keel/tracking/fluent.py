@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 _local = threading.local()
+_valid_metric_keys: set[str] = set()
 
 
 class ActiveRun:
@@ -207,10 +208,13 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
     """Queue one metric point; it is sent in the background (see :func:`flush`)."""
-    run = active_run() or start_run()
-    check_key(key, "metric")
-    run.batcher.log(key, float(value), timestamp if timestamp is not None else int(time.time() * 1000),
-                    step or 0)
+    stack = getattr(_local, "stack", None)
+    run = stack[-1] if stack else start_run()
+    if key not in _valid_metric_keys:
+        check_key(key, "metric")
+        if len(_valid_metric_keys) < 100_000:
+            _valid_metric_keys.add(key)
+    run.batcher.log(key, float(value), int(time.time() * 1000) if timestamp is None else timestamp, step or 0)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:

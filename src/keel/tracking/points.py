@@ -1,15 +1,22 @@
-"""Columnar metric points and the pure logic over them (latest point per key)."""
+"""Columnar metric points and the pure logic over them: grouping by key, latest point, packed chunks.
+
+A chunk is one key's points from one batch, packed as three little-endian arrays (steps int64, timestamps int64,
+values float64; NaN and infinities are ordinary float64 values), so storing 20,000 points writes one row.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from keel.errors import InvalidInput
 from keel.tracking.entities import Metric
 
-__all__ = ["MetricPoints", "latest_per_key"]
+__all__ = ["Chunk", "MetricPoints", "latest_per_key", "merge_chunks", "pack_chunk", "unpack_chunk"]
+
+_SWAP = sys.byteorder != "little"
 
 
 @dataclass(slots=True)
@@ -38,21 +45,85 @@ class MetricPoints:
                 f"metrics: columns differ in length (keys {n}, values {len(self.values)}, timestamps "
                 f"{len(self.timestamps)}, steps {len(self.steps)})", field="metrics")
 
-    def rows(self, run_id: str) -> list[tuple[str, str, float | None, int, int]]:
-        """Rows for the metrics table; NaN becomes NULL."""
-        return [(run_id, k, None if v != v else v, t, s)
-                for k, v, t, s in zip(self.keys, self.values, self.timestamps, self.steps, strict=True)]
+    def by_key(self) -> dict[str, MetricPoints]:
+        """The points split per key, each in logging order."""
+        keys = self.keys
+        if not keys:
+            return {}
+        first = keys[0]
+        if keys.count(first) == len(keys):
+            return {first: self}
+        groups: dict[str, MetricPoints] = {}
+        for k, v, t, s in zip(keys, self.values, self.timestamps, self.steps, strict=True):
+            g = groups.get(k)
+            if g is None:
+                g = groups[k] = MetricPoints()
+            g.keys.append(k)
+            g.values.append(v)
+            g.timestamps.append(t)
+            g.steps.append(s)
+        return groups
 
 
-def _rank(value: float, timestamp: int, step: int) -> tuple[int, int, float]:
-    return (step, timestamp, -math.inf if math.isnan(value) else value)
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One key's points of one batch, packed for storage."""
+
+    key: str
+    count: int
+    min_step: int
+    max_step: int
+    data: bytes
 
 
-def latest_per_key(points: MetricPoints) -> dict[str, tuple[float, int, int]]:
-    """For each key, the latest point by (step, timestamp, value), as MLflow ranks them."""
+def _arrays(points: MetricPoints) -> tuple[array[int], array[int], array[float]]:
+    try:
+        return array("q", points.steps), array("q", points.timestamps), array("d", points.values)
+    except (TypeError, OverflowError) as exc:
+        raise InvalidInput(f"metrics: steps and timestamps must be 64-bit integers, values numbers ({exc})",
+                           field="metrics") from exc
+
+
+def pack_chunk(key: str, points: MetricPoints) -> Chunk:
+    """Pack one key's points (all of ``points`` must have that key)."""
+    steps, stamps, values = _arrays(points)
+    if _SWAP:  # pragma: no cover - big-endian hosts
+        for a in (steps, stamps, values):
+            a.byteswap()
+    return Chunk(key, len(steps), min(steps), max(steps), steps.tobytes() + stamps.tobytes() + values.tobytes())
+
+
+def unpack_chunk(count: int, data: bytes) -> tuple[array[int], array[int], array[float]]:
+    """Inverse of :func:`pack_chunk`: (steps, timestamps, values)."""
+    width = 8 * count
+    steps, stamps, values = array("q"), array("q"), array("d")
+    steps.frombytes(data[:width])
+    stamps.frombytes(data[width:2 * width])
+    values.frombytes(data[2 * width:3 * width])
+    if _SWAP:  # pragma: no cover - big-endian hosts
+        for a in (steps, stamps, values):
+            a.byteswap()
+    return steps, stamps, values
+
+
+def merge_chunks(key: str, chunks: Iterable[tuple[int, bytes]]) -> list[Metric]:
+    """All points of one key from its chunks (in storage order), sorted by step then time, stable."""
+    steps: array[int] = array("q")
+    stamps: array[int] = array("q")
+    values: array[float] = array("d")
+    for count, data in chunks:
+        s, t, v = unpack_chunk(count, data)
+        steps.extend(s)
+        stamps.extend(t)
+        values.extend(v)
+    order = sorted(range(len(steps)), key=lambda i: (steps[i], stamps[i]))
+    return [Metric(key, values[i], stamps[i], steps[i]) for i in order]
+
+
+def latest_per_key(groups: dict[str, MetricPoints]) -> dict[str, tuple[float, int, int]]:
+    """For each key, its latest point by (step, timestamp), the later-logged one on ties."""
     best: dict[str, tuple[float, int, int]] = {}
-    for k, v, t, s in zip(points.keys, points.values, points.timestamps, points.steps, strict=True):
-        cur = best.get(k)
-        if cur is None or _rank(v, t, s) > _rank(cur[0], cur[1], cur[2]):
-            best[k] = (v, t, s)
+    for key, g in groups.items():
+        _, _, i = max(zip(g.steps, g.timestamps, range(len(g.steps)), strict=True))
+        best[key] = (g.values[i], g.timestamps[i], g.steps[i])
     return best

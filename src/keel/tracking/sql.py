@@ -19,10 +19,10 @@ from keel.store.tables import (
     latest_metrics,
     lineage_edges,
     metric_batches,
+    metric_chunks,
     run_inputs,
     runs,
 )
-from keel.store.tables import metrics as metrics_table
 from keel.store.tables import params as params_table
 from keel.store.tables import tags as tags_table
 from keel.tracking import search, search_sql
@@ -37,7 +37,7 @@ from keel.tracking.entities import (
     ViewType,
 )
 from keel.tracking.experiment_search import experiment_filter
-from keel.tracking.points import MetricPoints, latest_per_key
+from keel.tracking.points import MetricPoints, latest_per_key, merge_chunks, pack_chunk
 from keel.tracking.repository import MetricColumns
 from keel.tracking.validation import (
     MAX_COLUMNAR_POINTS,
@@ -65,9 +65,6 @@ class SqlTrackingStore:
         self.db = db
         self.project = project
         self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
-        mark = "?" if db.is_sqlite else "%s"
-        self._metrics_sql = f"INSERT INTO metrics (run_id, key, value, timestamp, step) VALUES " \
-                            f"({mark}, {mark}, {mark}, {mark}, {mark})"
 
     # -- experiments -------------------------------------------------------------------------------------------
     def create_experiment(self, name: str, artifact_location: str | None = None,
@@ -296,9 +293,13 @@ class SqlTrackingStore:
         return len(points)
 
     def _insert_points(self, conn: Connection, run_id: str, points: MetricPoints) -> None:
-        conn.exec_driver_sql(self._metrics_sql, points.rows(run_id))
+        groups = points.by_key()
+        chunks = [pack_chunk(key, g) for key, g in groups.items()]
+        conn.execute(insert(metric_chunks), [
+            {"run_id": run_id, "key": c.key, "count": c.count, "min_step": c.min_step, "max_step": c.max_step,
+             "data": c.data} for c in chunks])
         latest = [{"run_id": run_id, "key": k, "value": None if v != v else v, "timestamp": t, "step": s}
-                  for k, (v, t, s) in latest_per_key(points).items()]
+                  for k, (v, t, s) in latest_per_key(groups).items()]
         stmt = self._insert(latest_metrics)
         newer = (stmt.excluded.step > latest_metrics.c.step) | and_(
             stmt.excluded.step == latest_metrics.c.step, stmt.excluded.timestamp >= latest_metrics.c.timestamp)
@@ -353,19 +354,16 @@ class SqlTrackingStore:
                            page_token: str | None = None) -> tuple[list[Metric], str | None]:
         """Every point of one metric, ordered by step and time, paged."""
         offset = search_sql.decode_page_token(page_token)
-        stmt = (select(metrics_table.c.value, metrics_table.c.timestamp, metrics_table.c.step)
-                .where(metrics_table.c.run_id == run_id, metrics_table.c.key == key)
-                .order_by(metrics_table.c.step, metrics_table.c.timestamp, metrics_table.c.id))
-        if max_results is not None:
-            stmt = stmt.limit(max_results + 1).offset(offset)
+        mc = metric_chunks.c
+        stmt = select(mc.count, mc.data).where(mc.run_id == run_id, mc.key == key).order_by(mc.id)
         with self.db.read() as conn:
             self._require_run(conn, run_id)
-            rows = conn.execute(stmt).all()
-        token = None
-        if max_results is not None and len(rows) > max_results:
-            rows = rows[:max_results]
-            token = search_sql.encode_page_token(offset + max_results)
-        return [Metric(key, _NAN if v is None else v, t, s) for v, t, s in rows], token
+            points = merge_chunks(key, conn.execute(stmt).tuples())
+        if max_results is None:
+            return points, None
+        page = points[offset:offset + max_results]
+        more = len(points) > offset + max_results
+        return page, search_sql.encode_page_token(offset + max_results) if more else None
 
     # -- search ------------------------------------------------------------------------------------------------
     def search_runs(self, experiment_ids: Sequence[str], filter_string: str | None = None,

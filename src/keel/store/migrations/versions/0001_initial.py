@@ -1,4 +1,4 @@
-"""Initial schema: projects, experiments, runs, params, tags, metrics, latest metrics, inputs, lineage.
+"""Initial schema: projects, experiments, runs, params, tags, metric chunks, latest metrics, inputs, lineage.
 
 Revision ID: 0001
 Revises:
@@ -77,16 +77,17 @@ def upgrade() -> None:
     op.create_index("ix_params_key_value", "params", ["key", "value"])
     op.create_index("ix_tags_key", "tags", ["key"])
     op.create_table(
-        "metrics",
+        "metric_chunks",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column("run_id", sa.String(64), nullable=False),
         sa.Column("key", sa.String(250), nullable=False),
-        sa.Column("value", sa.Float, nullable=True),
-        sa.Column("timestamp", sa.BigInteger, nullable=False),
-        sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
-        sa.PrimaryKeyConstraint("id", name="pk_metrics"),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("min_step", sa.BigInteger, nullable=False),
+        sa.Column("max_step", sa.BigInteger, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_metric_chunks"),
     )
-    op.create_index("ix_metrics_run_id_key_step", "metrics", ["run_id", "key", "step"])
+    op.create_index("ix_metric_chunks_run_id_key_id", "metric_chunks", ["run_id", "key", "id"])
     op.create_table(
         "latest_metrics",
         sa.Column("run_id", sa.String(64), nullable=False),
@@ -140,6 +141,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("lineage_edges", "run_inputs", "latest_metrics", "metrics", "tags", "params", "runs",
+    for table in ("lineage_edges", "run_inputs", "latest_metrics", "metric_chunks", "tags", "params", "runs",
                   "experiment_tags", "experiments", "projects"):
         op.drop_table(table)
