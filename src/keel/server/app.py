@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from keel import __version__
 from keel.config import Settings, get_settings
 from keel.server import artifacts, experiments, mlflow_tracking, runs
 from keel.server.errors import install_error_handlers
+from keel.server.responses import OrjsonResponse
 from keel.server.state import ServerState
 
 __all__ = ["create_app"]
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     settings = settings or get_settings()
     db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    app = FastAPI(title="Keel", version=__version__, default_response_class=ORJSONResponse,
+    app = FastAPI(title="Keel", version=__version__, default_response_class=OrjsonResponse,
                   description="Keel's REST API (/api/v1) and the MLflow-compatible tracking API (/api/2.0/mlflow).")
     app.state.keel = ServerState(SqlTrackingStore(db, settings.project),
                                  ArtifactRepository.from_url(settings.resolved_artifact_root))

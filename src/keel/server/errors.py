@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keel.errors import InvalidInput, KeelError
+from keel.server.responses import OrjsonResponse
 
 __all__ = ["install_error_handlers", "read_json"]
 
@@ -33,32 +33,32 @@ async def read_json(request: Request) -> dict[str, Any]:
     return body
 
 
-def _error_response(status: int, body: dict[str, Any]) -> ORJSONResponse:
-    return ORJSONResponse(body, status_code=status)
+def _error_response(status: int, body: dict[str, Any]) -> OrjsonResponse:
+    return OrjsonResponse(body, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn errors into JSON responses."""
 
     @app.exception_handler(KeelError)
-    async def _keel_error(_request: Request, exc: KeelError) -> ORJSONResponse:
+    async def _keel_error(_request: Request, exc: KeelError) -> OrjsonResponse:
         if exc.http_status >= 500:
             log.error("%s: %s", exc.error_code, exc.message)
         return _error_response(exc.http_status, exc.to_dict())
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> OrjsonResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
         message = f"{where or 'request'}: {first.get('msg', 'invalid value')}"
         return _error_response(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": message, "field": where})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = {404: "ENDPOINT_NOT_FOUND", 405: "ENDPOINT_NOT_FOUND"}.get(exc.status_code, "BAD_REQUEST")
         return _error_response(exc.status_code, {"error_code": code, "message": str(exc.detail)})
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_request: Request, exc: Exception) -> OrjsonResponse:
         log.exception("unexpected error")
         return _error_response(500, {"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"})
