@@ -111,7 +111,7 @@ async def get_experiment_by_name(request: Request, experiment_name: str = "") ->
     return {"experiment": _exp(exp)}
 
 
-@router.api_route("/experiments/search", methods=["GET", "POST"])
+@router.post("/experiments/search")
 async def search_experiments(request: Request) -> dict[str, Any]:
     """Search experiments."""
     body = await read_json(request) if request.method == "POST" else dict(request.query_params)
@@ -125,6 +125,10 @@ async def search_experiments(request: Request) -> dict[str, Any]:
     if token:
         out["next_page_token"] = token
     return out
+
+
+router.add_api_route("/experiments/search", search_experiments, methods=["GET"],
+                     operation_id="search_experiments_get", summary="Search experiments (GET form)")
 
 
 def _max_results(body: Any) -> int:
