@@ -102,7 +102,8 @@ class MetricBatcher:
     def _raise(self) -> None:
         err = self._error
         assert err is not None
-        raise type(err)(f"metrics for run {self.run_id} were not stored ({self.pending} points kept): "
+        kept = len(self._buf.keys) + self._in_flight  # caller holds the lock
+        raise type(err)(f"metrics for run {self.run_id} were not stored ({kept} points kept): "
                         f"{err.message}")
 
     def _loop(self) -> None:
