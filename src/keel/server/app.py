@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from keel import __version__
 from keel.config import Settings, get_settings
-from keel.server import artifacts, experiments, mlflow_tracking, runs
+from keel.server import artifacts, experiments, mlflow_models, mlflow_registry, mlflow_tracking, registry, runs
 from keel.server.errors import install_error_handlers
 from keel.server.responses import OrjsonResponse
 from keel.server.state import ServerState
@@ -17,6 +17,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on the local store and artifact root named by ``settings``."""
     from keel.artifacts import ArtifactRepository
+    from keel.registry import SqlLoggedModelStore, SqlRegistryStore
     from keel.store import open_database
     from keel.tracking.sql import SqlTrackingStore
 
@@ -25,9 +26,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Keel", version=__version__, default_response_class=OrjsonResponse,
                   description="Keel's REST API (/api/v1) and the MLflow-compatible tracking API (/api/2.0/mlflow).")
     app.state.keel = ServerState(SqlTrackingStore(db, settings.project),
-                                 ArtifactRepository.from_url(settings.resolved_artifact_root))
+                                 ArtifactRepository.from_url(settings.resolved_artifact_root),
+                                 SqlRegistryStore(db, settings.project), SqlLoggedModelStore(db, settings.project))
     install_error_handlers(app)
-    for module in (experiments, runs, mlflow_tracking, artifacts):
+    for module in (experiments, runs, registry, mlflow_tracking, mlflow_registry, mlflow_models, artifacts):
         app.include_router(module.router)
     app.include_router(mlflow_tracking.version_router)
     return app

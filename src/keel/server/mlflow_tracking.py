@@ -338,14 +338,3 @@ async def health() -> str:
     """Liveness probe."""
     return "OK"
 
-
-@router.post("/logged-models/search")
-async def search_logged_models(request: Request) -> dict[str, Any]:
-    """MLflow 3's logged-model search, which its client calls when listing a run's artifacts.
-
-    Logged models arrive with the model registry; until a model is logged there is none to find.
-    """
-    body = await read_json(request)
-    if not isinstance(body.get("experiment_ids", []), list):
-        raise InvalidInput("experiment_ids: expected a list", field="experiment_ids")
-    return {"models": []}

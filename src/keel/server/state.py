@@ -1,4 +1,4 @@
-"""What the routers share: the tracking repository and the artifact store of the running server."""
+"""What the routers share: the tracking and registry repositories and the artifact store of the running server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from keel.registry.repository import LoggedModelRepository, RegistryRepository
 from keel.tracking.repository import TrackingRepository
 
 __all__ = ["ServerState", "blocking", "state"]
@@ -22,6 +23,8 @@ class ServerState:
 
     tracking: TrackingRepository
     artifacts: Any
+    registry: RegistryRepository
+    logged_models: LoggedModelRepository
 
 
 def state(request: Request) -> ServerState:
