@@ -2,6 +2,7 @@
 
 from keel.client.artifacts import HttpArtifactStore
 from keel.client.http import HttpSession
+from keel.client.registry import HttpRegistryStore
 from keel.client.tracking import HttpTrackingStore
 
-__all__ = ["HttpArtifactStore", "HttpSession", "HttpTrackingStore"]
+__all__ = ["HttpArtifactStore", "HttpRegistryStore", "HttpSession", "HttpTrackingStore"]

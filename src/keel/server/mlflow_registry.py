@@ -12,40 +12,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from keel.errors import InvalidInput
+from keel.registry.codec import model_version_to_dict, registered_model_to_dict
 from keel.registry.entities import ModelVersion, RegisteredModel
 from keel.server.errors import read_json
 from keel.server.mlflow_tracking import ARTIFACT_PREFIX, _int, _opt_str, _required, _str_list, _tags
 from keel.server.state import blocking, state
 
-__all__ = ["model_version_to_dict", "registered_model_to_dict", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible registry"])
-
-
-def model_version_to_dict(mv: ModelVersion) -> dict[str, Any]:
-    """MLflow's ModelVersion object (version as a string)."""
-    d: dict[str, Any] = {
-        "name": mv.name, "version": str(mv.version), "creation_timestamp": mv.creation_timestamp,
-        "last_updated_timestamp": mv.last_updated_timestamp, "current_stage": mv.current_stage,
-        "description": mv.description or "", "source": mv.source or "", "run_id": mv.run_id or "",
-        "status": mv.status, "tags": [{"key": k, "value": v} for k, v in mv.tags.items()], "aliases": mv.aliases,
-    }
-    for key, value in (("user_id", mv.user_id), ("run_link", mv.run_link), ("model_id", mv.model_id),
-                       ("status_message", mv.status_message)):
-        if value:
-            d[key] = value
-    return d
-
-
-def registered_model_to_dict(rm: RegisteredModel) -> dict[str, Any]:
-    """MLflow's RegisteredModel object with latest versions, tags and aliases."""
-    return {
-        "name": rm.name, "creation_timestamp": rm.creation_timestamp,
-        "last_updated_timestamp": rm.last_updated_timestamp, "description": rm.description or "",
-        "latest_versions": [model_version_to_dict(mv) for mv in rm.latest_versions],
-        "tags": [{"key": k, "value": v} for k, v in rm.tags.items()],
-        "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(rm.aliases.items())],
-    }
 
 
 async def _fields(request: Request) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from keel.server.mlflow_registry import model_version_to_dict, registered_model_to_dict
+from keel.registry.codec import model_version_to_dict, registered_model_to_dict
 from keel.server.state import blocking, state
 
 __all__ = ["router"]

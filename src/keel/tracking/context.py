@@ -20,6 +20,7 @@ class Backend:
     tracking: TrackingRepository
     settings: Settings
     make_artifacts: Callable[[], Any]
+    registry: Any = None
     _artifacts: Any = None
     experiment_id: str | None = None
 
@@ -54,17 +55,20 @@ def reset_backend() -> None:
 
 def _build(settings: Settings) -> Backend:
     if settings.is_remote:
-        from keel.client import HttpArtifactStore, HttpSession, HttpTrackingStore
+        from keel.client import HttpArtifactStore, HttpRegistryStore, HttpSession, HttpTrackingStore
 
         session = HttpSession(settings.tracking_uri or "", token=settings.token, timeout_s=settings.http_timeout_s,
                               retry_for_s=settings.http_retry_for_s)
-        return Backend(HttpTrackingStore(session), settings, lambda: HttpArtifactStore(session))
+        return Backend(HttpTrackingStore(session), settings, lambda: HttpArtifactStore(session),
+                       HttpRegistryStore(session))
     from keel.store import open_database
     from keel.tracking.sql import SqlTrackingStore
 
     db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    from keel.registry.sql import SqlRegistryStore
+
     return Backend(SqlTrackingStore(db, settings.project), settings,
-                   lambda: _local_artifacts(settings.resolved_artifact_root))
+                   lambda: _local_artifacts(settings.resolved_artifact_root), SqlRegistryStore(db, settings.project))
 
 
 def _local_artifacts(root: str) -> Any:
