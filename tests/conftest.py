@@ -80,3 +80,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     server = ServerProcess(home).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["local", "http"])
+def sdk(request: pytest.FixtureRequest, keel_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The SDK pointed at the local store or at a live server."""
+    if request.param == "http":
+        server = request.getfixturevalue("live_server")
+        monkeypatch.setenv("KEEL_TRACKING_URI", server.url)
+        reset_backend()
+    import keel
+
+    keel.set_experiment(f"sdk-{uuid.uuid4().hex[:8]}")
+    yield request.param

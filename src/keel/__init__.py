@@ -20,6 +20,7 @@ from keel.errors import (
     NotFound,
     PermissionDenied,
 )
+from keel.registry import load_model, log_model, register_model, set_registered_model_alias
 from keel.tracking import (
     ActiveRun,
     DatasetInput,
@@ -70,6 +71,7 @@ __all__ = [
     "flush",
     "get_metric_history",
     "get_run",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
@@ -77,11 +79,14 @@ __all__ = [
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "search_runs",
     "set_experiment",
+    "set_registered_model_alias",
     "set_tag",
     "set_tags",
     "start_run",

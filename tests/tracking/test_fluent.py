@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -12,18 +10,7 @@ import pytest
 
 import keel
 from keel.errors import InvalidInput, KeelError
-from keel.tracking.context import get_backend, reset_backend
-
-
-@pytest.fixture(params=["local", "http"])
-def sdk(request: pytest.FixtureRequest, keel_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The SDK pointed at the local store or at a live server."""
-    if request.param == "http":
-        server = request.getfixturevalue("live_server")
-        monkeypatch.setenv("KEEL_TRACKING_URI", server.url)
-        reset_backend()
-    keel.set_experiment(f"sdk-{uuid.uuid4().hex[:8]}")
-    yield request.param
+from keel.tracking.context import get_backend
 
 
 def test_context_manager_finishes_or_fails(sdk: str) -> None:
