@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from keel import __version__
-from keel.cli import experiments, runs, server
+from keel.cli import experiments, models, runs, server
 from keel.errors import KeelError
 
 __all__ = ["app", "main"]
@@ -17,6 +17,7 @@ app = typer.Typer(name="keel", help="Keel: the ML lifecycle in one package.", no
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
 app.command("server")(server.serve)
 
 err_console = Console(stderr=True)

@@ -1,0 +1,107 @@
+"""``keel models list|show|versions|alias`` (and, as they land, promote, export-onnx, bundle)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from keel.cli.output import console, format_ms
+from keel.errors import InvalidInput
+from keel.tracking.context import get_backend
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Registered models: versions, aliases, promotion.", no_args_is_help=True)
+
+
+def split_ref(ref: str) -> tuple[str, str | None, int | None]:
+    """``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION`` → (name, alias, version)."""
+    if "@" in ref:
+        name, alias = ref.rsplit("@", 1)
+        return name, alias, None
+    if "/" in ref and ref.rsplit("/", 1)[1].isdigit():
+        name, version = ref.rsplit("/", 1)
+        return name, None, int(version)
+    if not ref:
+        raise InvalidInput("model: give NAME, NAME@ALIAS or NAME/VERSION", field="model")
+    return ref, None, None
+
+
+@app.command("list")
+def list_models(filter: str = typer.Option("", "--filter", "-f", help="e.g. \"name LIKE 'iris%'\"."),
+                max_results: int = typer.Option(100, "--max-results", "-n", min=1, max=10_000)) -> None:
+    """List registered models with their aliases and latest version."""
+    models, _ = get_backend().registry.search_registered_models(filter or None, max_results)
+    table = Table(title=f"registered models ({len(models)})")
+    for column in ("name", "latest", "aliases", "updated", "description"):
+        table.add_column(column)
+    for rm in models:
+        latest = max((mv.version for mv in rm.latest_versions), default=None)
+        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(rm.aliases.items()))
+        table.add_row(rm.name, "" if latest is None else f"v{latest}", aliases, format_ms(rm.last_updated_timestamp),
+                      rm.description or "")
+    console.print(table)
+
+
+@app.command("versions")
+def list_versions(name: str, max_results: int = typer.Option(100, "--max-results", "-n", min=1, max=10_000)) -> None:
+    """List the versions of a registered model, newest first."""
+    registry = get_backend().registry
+    registry.get_registered_model(name)  # NotFound with a clear message when missing
+    escaped = name.replace("'", "''")
+    versions, _ = registry.search_model_versions(f"name = '{escaped}'", max_results, ["version_number DESC"])
+    table = Table(title=f"{name}: versions")
+    for column in ("version", "aliases", "stage", "source", "run_id", "created"):
+        table.add_column(column)
+    for mv in versions:
+        table.add_row(str(mv.version), ", ".join(mv.aliases), mv.current_stage, mv.source or "", mv.run_id or "",
+                      format_ms(mv.creation_timestamp))
+    console.print(table)
+
+
+@app.command("show")
+def show(ref: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME/VERSION.")) -> None:
+    """Show a registered model, or one version of it."""
+    registry = get_backend().registry
+    name, alias, version = split_ref(ref)
+    if alias is None and version is None:
+        rm = registry.get_registered_model(name)
+        table = Table(title=f"model {rm.name}", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        table.add_row("description", rm.description or "")
+        table.add_row("aliases", ", ".join(f"{a}→v{v}" for a, v in sorted(rm.aliases.items())))
+        for key, value in sorted(rm.tags.items()):
+            table.add_row(f"tags.{key}", value)
+        console.print(table)
+        return
+    mv = registry.get_model_version_by_alias(name, alias) if alias else registry.get_model_version(name, version)
+    table = Table(title=f"{mv.name} v{mv.version}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for field, value in (("aliases", ", ".join(mv.aliases)), ("stage", mv.current_stage), ("source", mv.source),
+                         ("run_id", mv.run_id), ("status", mv.status), ("created", format_ms(mv.creation_timestamp)),
+                         ("description", mv.description), ("signature", mv.signature)):
+        table.add_row(field, str(value or ""))
+    for key, value in sorted(mv.tags.items()):
+        table.add_row(f"tags.{key}", value)
+    console.print(table)
+
+
+@app.command("alias")
+def set_alias(ref: str = typer.Argument(..., help="NAME@ALIAS"),
+              version: int = typer.Option(None, "--version", "-v", min=1, help="Version the alias points at."),
+              delete: bool = typer.Option(False, "--delete", help="Remove the alias instead.")) -> None:
+    """Point an alias at a version (or remove it with --delete)."""
+    name, alias, _ = split_ref(ref)
+    if alias is None:
+        raise InvalidInput(f"alias: {ref!r} names no alias; write NAME@ALIAS", field="alias")
+    registry = get_backend().registry
+    if delete:
+        registry.delete_registered_model_alias(name, alias)
+        typer.echo(f"removed {name}@{alias}")
+        return
+    if version is None:
+        raise InvalidInput("alias: give --version N (or --delete)", field="version")
+    registry.set_registered_model_alias(name, alias, version)
+    typer.echo(f"{name}@{alias} → v{version}")

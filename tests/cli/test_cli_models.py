@@ -1,0 +1,61 @@
+"""`keel models list|show|versions|alias`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import keel
+from keel.cli import main
+
+
+def _keel(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def registered(keel_home: Path) -> str:
+    data = load_iris(as_frame=True)
+    model = LogisticRegression(max_iter=300).fit(data.data, data.target)
+    with keel.start_run():
+        keel.log_model(model, "model", registered_model_name="iris-cli")
+        keel.log_model(model, "model2", registered_model_name="iris-cli")
+    return "iris-cli"
+
+
+def test_models_alias_show_list_versions(registered: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _keel(capsys, "models", "alias", f"{registered}@champion", "--version", "2")
+    assert code == 0 and "v2" in out
+    code, out, _ = _keel(capsys, "models", "list")
+    assert code == 0 and registered in out and "champion→v2" in out
+    code, out, _ = _keel(capsys, "models", "versions", registered)
+    assert code == 0 and out.index("champion") < out.index("runs:/")
+    code, out, _ = _keel(capsys, "models", "show", f"{registered}@champion")
+    assert code == 0 and "v2" in out and "model2" in out
+    code, out, _ = _keel(capsys, "models", "alias", f"{registered}@champion", "--delete")
+    assert code == 0
+    code, _, err = _keel(capsys, "models", "show", f"{registered}@champion")
+    assert code == 2 and "champion" in err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["models", "show", "nope"], "nope"),
+    (["models", "show", "iris-cli/9"], "version=9"),
+    (["models", "versions", "nope"], "nope"),
+    (["models", "alias", "iris-cli", "--version", "1"], "NAME@ALIAS"),
+    (["models", "alias", "iris-cli@latest", "--version", "1"], "latest"),
+    (["models", "alias", "iris-cli@best", "--version", "5"], "version=5"),
+])
+def test_models_errors_exit_2(registered: str, capsys: pytest.CaptureFixture[str], args: list[str],
+                              needle: str) -> None:
+    code, _, err = _keel(capsys, *args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
