@@ -10,6 +10,7 @@ The tracking SDK mirrors MLflow's::
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from keel.errors import (
     AlreadyExists,
@@ -20,7 +21,6 @@ from keel.errors import (
     NotFound,
     PermissionDenied,
 )
-from keel.registry import load_model, log_model, register_model, set_registered_model_alias
 from keel.tracking import (
     ActiveRun,
     DatasetInput,
@@ -48,6 +48,21 @@ from keel.tracking import (
     start_run,
 )
 
+# The model SDK pulls in pandas and the flavors; it loads on first use so `import keel` stays fast.
+_LAZY = {"load_model": "keel.registry.fluent", "log_model": "keel.registry.fluent",
+         "register_model": "keel.registry.fluent", "set_registered_model_alias": "keel.registry.fluent",
+         "evaluate": "keel.evaluation", "promote": "keel.evaluation"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 try:
     __version__ = version("keel-mlops")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -68,6 +83,7 @@ __all__ = [
     "__version__",
     "active_run",
     "end_run",
+    "evaluate",
     "flush",
     "get_metric_history",
     "get_run",
@@ -83,6 +99,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "promote",
     "register_model",
     "search_runs",
     "set_experiment",

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 import keel
 from keel.cli import main
+from keel.tracking.context import get_backend
 
 
 def _keel(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -27,7 +28,7 @@ def registered(keel_home: Path) -> str:
     data = load_iris(as_frame=True)
     model = LogisticRegression(max_iter=300).fit(data.data, data.target)
     with keel.start_run():
-        keel.log_model(model, "model", registered_model_name="iris-cli")
+        keel.log_model(model, "model", input_example=data.data.head(3), registered_model_name="iris-cli")
         keel.log_model(model, "model2", registered_model_name="iris-cli")
     return "iris-cli"
 
@@ -59,3 +60,19 @@ def test_models_errors_exit_2(registered: str, capsys: pytest.CaptureFixture[str
                               needle: str) -> None:
     code, _, err = _keel(capsys, *args)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_promote_gate_and_export_onnx(registered: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = load_iris(as_frame=True).frame
+    csv = tmp_path / "eval.csv"
+    data.to_csv(csv, index=False)
+    base = ["models", "promote", registered, "--data", str(csv), "--target", "target"]
+    code, out, _ = _keel(capsys, *base, "--version", "1", "--require", "accuracy >= 0.9")
+    assert code == 0 and "PROMOTED" in out.upper()
+    assert get_backend().registry.get_model_version_by_alias(registered, "champion").version == 1
+    code, out, _ = _keel(capsys, *base, "--version", "2", "--require", "accuracy >= 0.999")
+    assert code == 1 and "FAIL" in out and "accuracy" in out
+    code, _, err = _keel(capsys, *base, "--version", "2", "--require", "accuracy >>= 1")
+    assert code == 2 and "accuracy >>= 1" in err
+    code, out, _ = _keel(capsys, "models", "export-onnx", f"{registered}@champion")
+    assert code == 0 and "onnx flavor stored" in out

@@ -32,7 +32,9 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``keel`` console script."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # a typer.Exit comes back as its exit code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except KeelError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -105,3 +105,44 @@ def set_alias(ref: str = typer.Argument(..., help="NAME@ALIAS"),
         raise InvalidInput("alias: give --version N (or --delete)", field="version")
     registry.set_registered_model_alias(name, alias, version)
     typer.echo(f"{name}@{alias} → v{version}")
+
+
+def _model_uri(ref: str) -> str:
+    name, alias, version = split_ref(ref)
+    if alias is None and version is None:
+        raise InvalidInput(f"model: {ref!r} names no version; write NAME@ALIAS or NAME/VERSION", field="model")
+    return f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}"
+
+
+@app.command("promote")
+def promote_version(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: int = typer.Option(..., "--version", "-v", min=1, help="Candidate version."),
+    alias: str = typer.Option("champion", "--alias", "-a", help="Alias to move when the gate passes."),
+    data: str = typer.Option(..., "--data", "-d", help="Evaluation data: a CSV or Parquet file."),
+    target: str = typer.Option(..., "--target", "-t", help="Column holding the true labels/values."),
+    task: str = typer.Option("classification", help="classification or regression."),
+    require: list[str] = typer.Option([], "--require", "-r", help="Condition, e.g. \"accuracy >= 0.9\"."),
+    must_beat: str = typer.Option(None, "--must-beat", help="Alias whose holder the candidate must match or beat."),
+) -> None:
+    """Evaluate a version and move the alias only if every condition holds (exit 1 when refused: a CI gate)."""
+    from keel.evaluation import promote
+
+    decision = promote(name, version, alias, data, target, task=task, require=require, must_beat=must_beat)
+    console.print(decision.summary(), highlight=False)
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
+@app.command("export-onnx")
+def export_onnx_cmd(
+    ref: str = typer.Argument(..., help="NAME@ALIAS or NAME/VERSION."),
+    opset: int = typer.Option(None, "--opset", min=1, help="Target ONNX opset (default: the converter's)."),
+    tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0, help="Largest accepted native/ONNX difference."),
+) -> None:
+    """Convert a version to ONNX, check it predicts like the native model, and store it as a flavor."""
+    from keel.registry.onnx_export import export_onnx
+
+    result = export_onnx(_model_uri(ref), target_opset=opset, tolerance=tolerance)
+    typer.echo(f"{result.name} v{result.version}: onnx flavor stored (opset {result.opset}, "
+               f"max abs diff {result.max_abs_diff:.3g}) at {result.onnx_path}")

@@ -7,6 +7,8 @@ and :class:`SqlLoggedModelStore` implement them on the metadata database. The SD
 
 from __future__ import annotations
 
+from typing import Any
+
 from keel.registry.entities import (
     LoggedModel,
     LoggedModelStatus,
@@ -18,22 +20,29 @@ from keel.registry.entities import (
     check_model_name,
     check_version,
 )
-from keel.registry.fluent import (
-    LoggedModelInfo,
-    load_model,
-    log_model,
-    register_model,
-    resolve_model_uri,
-    set_registered_model_alias,
-)
-from keel.registry.logged_models import SqlLoggedModelStore, new_model_id
 from keel.registry.repository import LoggedModelRepository, RegistryRepository
-from keel.registry.sql import SqlRegistryStore
+
+# Loaded on first use: the SQL stores (SQLAlchemy) and the SDK functions (pandas, frameworks), so that loading a
+# model from a directory imports neither a database layer nor unused frameworks.
+_LAZY = {"SqlRegistryStore": "sql", "SqlLoggedModelStore": "logged_models", "new_model_id": "logged_models",
+         "LoggedModelInfo": "fluent", "load_model": "fluent", "log_model": "fluent", "register_model": "fluent",
+         "resolve_model_uri": "fluent", "set_registered_model_alias": "fluent", "export_onnx": "onnx_export",
+         "load_onnx_flavor": "onnx_export", "OnnxExportResult": "onnx_export"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.registry' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"keel.registry.{module}"), name)
 
 __all__ = [
     "LoggedModel",
     "LoggedModelInfo",
     "LoggedModelRepository",
+    "OnnxExportResult",
     "LoggedModelStatus",
     "ModelVersion",
     "ModelVersionStatus",
@@ -45,7 +54,9 @@ __all__ = [
     "check_alias",
     "check_model_name",
     "check_version",
+    "export_onnx",
     "load_model",
+    "load_onnx_flavor",
     "log_model",
     "new_model_id",
     "register_model",

@@ -26,7 +26,7 @@ from keel.registry.uris import parse_model_uri
 from keel.tracking.context import Backend, get_backend
 from keel.tracking.fluent import active_run, start_run
 
-__all__ = ["LoggedModelInfo", "load_model", "log_model", "register_model", "resolve_model_uri",
+__all__ = ["LoggedModelInfo", "download_model_dir", "load_model", "log_model", "register_model", "resolve_model_uri",
            "set_registered_model_alias"]
 
 _MLFLOW_ARTIFACTS = "mlflow-artifacts:/"
@@ -82,12 +82,12 @@ def set_registered_model_alias(name: str, alias: str, version: int | str) -> Non
 
 def resolve_model_uri(model_uri: str, backend: Backend | None = None) -> str:
     """The logical artifact path (or local directory) a model URI points at."""
-    backend = backend or get_backend()
     parsed = parse_model_uri(model_uri)
     if parsed.kind == "path":
         if not Path(model_uri).is_dir():
             raise NotFound(f"model {model_uri!r}: no such directory (or use runs:/ or models:/ URIs)")
         return model_uri
+    backend = backend or get_backend()
     if parsed.kind == "runs":
         run = backend.tracking.get_run(parsed.run_id or "")
         return f"{run.info.artifact_uri}/{parsed.path}"
@@ -109,14 +109,16 @@ def resolve_model_uri(model_uri: str, backend: Backend | None = None) -> str:
 
 def load_model(model_uri: str, *, strict: bool = False) -> LoadedModel:
     """Load a model from ``runs:/``, ``models:/name/version``, ``models:/name@alias`` or a local directory."""
+    if parse_model_uri(model_uri).kind == "path":  # a local directory needs no store
+        return load_model_dir(resolve_model_uri(model_uri, None), strict=strict)
     backend = get_backend()
     location = resolve_model_uri(model_uri, backend)
     if Path(location).is_dir():
         return load_model_dir(location, strict=strict)
-    return load_model_dir(_download(backend, location, model_uri), strict=strict)
+    return load_model_dir(download_model_dir(backend, location, model_uri), strict=strict)
 
 
-def _download(backend: Backend, location: str, model_uri: str) -> Path:
+def download_model_dir(backend: Backend, location: str, model_uri: str) -> Path:
     """Fetch the model's files into a cache folder per location, replacing an older copy."""
     root = Path(backend.settings.home) / "cache" / "models"
     root.mkdir(parents=True, exist_ok=True)
