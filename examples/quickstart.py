@@ -1,21 +1,20 @@
-"""Keel quick start: train a small scikit-learn model and track it (run by `make demo`).
+"""Keel quick start: train, track, register, evaluate and promote a small scikit-learn model (`make demo`).
 
 Everything lands in the embedded default store (./.keel: SQLite + a local artifact folder); nothing to configure.
 """
 
 from __future__ import annotations
 
-import pickle
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import keel
@@ -23,14 +22,17 @@ import keel
 EPOCHS = 20
 
 
-def train(alpha: float, seed: int = 0) -> str:
-    """One tracked training run; returns its run id."""
+MODEL_NAME = "breast-cancer"
+
+
+def train(alpha: float, seed: int = 0) -> int:
+    """One tracked training run that logs and registers its model; returns the registered version."""
     data = load_breast_cancer(as_frame=True)
     x_train, x_val, y_train, y_val = train_test_split(data.data, data.target, test_size=0.25, random_state=seed)
     scaler = StandardScaler().fit(x_train)
     x_train_s, x_val_s = scaler.transform(x_train), scaler.transform(x_val)
     model = SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed)
-    with keel.start_run(run_name=f"sgd-alpha-{alpha:g}") as run:
+    with keel.start_run(run_name=f"sgd-alpha-{alpha:g}"):
         keel.log_params({"model": "SGDClassifier", "alpha": alpha, "epochs": EPOCHS, "seed": seed})
         keel.log_input(data.frame, context="training", name="breast_cancer")
         classes = np.unique(y_train)
@@ -43,25 +45,44 @@ def train(alpha: float, seed: int = 0) -> str:
             }, step=epoch)
         keel.log_dict({"confusion_matrix": confusion_matrix(y_val, model.predict(x_val_s)).tolist(),
                        "labels": [str(c) for c in data.target_names]}, "eval/confusion_matrix.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.pkl"
-            path.write_bytes(pickle.dumps({"scaler": scaler, "model": model}))
-            keel.log_artifact(path, "model")
-        return run.run_id
+        pipeline = make_pipeline(scaler, model)
+        info = keel.log_model(pipeline, "model", input_example=x_val.head(5), registered_model_name=MODEL_NAME)
+        assert info.registered_model_version is not None
+        keel.set_tag("registered_version", info.registered_model_version.version)
+        return info.registered_model_version.version
+
+
+def holdout() -> pd.DataFrame:
+    """The validation split, with its target column, as the gate's evaluation data."""
+    data = load_breast_cancer(as_frame=True)
+    _, frame = train_test_split(data.frame, test_size=0.25, random_state=0)
+    return frame
 
 
 def main() -> None:
     keel.set_experiment("quickstart")
-    run_ids = [train(alpha) for alpha in (1e-4, 1e-3, 1e-2)]
+    versions = [train(alpha) for alpha in (1e-4, 1e-3, 1e-2)]
     best = keel.search_runs("quickstart", order_by=["metrics.val_accuracy DESC"], max_results=1,
                             output_format="list")[0]
-    print(f"\nlogged {len(run_ids)} runs; best: {best.info.run_name} "
+    print(f"\nlogged {len(versions)} runs and registered versions {versions}; best: {best.info.run_name} "
           f"(val_accuracy {best.metrics['val_accuracy'].value:.3f})\n")
     subprocess.run([sys.executable, "-m", "keel", "runs", "list", "--experiment", "quickstart",
                     "--order-by", "metrics.val_accuracy DESC"], check=True)
+
+    # The registry: every run registered a version; the best one becomes `champion` only through the gate.
+    best_version = int(best.tags["registered_version"])
+    decision = keel.promote(MODEL_NAME, best_version, "champion", holdout(), "target",
+                            require=["accuracy >= 0.9", "roc_auc >= 0.95"], must_beat="champion")
+    print("\n" + decision.summary())
+    champion = keel.load_model(f"models:/{MODEL_NAME}@champion")
+    sample = holdout().drop(columns=["target"]).head(3)
+    predicted = [int(p) for p in champion.predict(sample)]
+    print(f"models:/{MODEL_NAME}@champion predicts {predicted} for three held-out rows\n")
+    subprocess.run([sys.executable, "-m", "keel", "models", "versions", MODEL_NAME], check=True)
     home = keel.tracking.context.get_backend().settings.home.absolute()
     print(f"\nWhere to look: metadata in {home / 'keel.db'}, artifacts in {home / 'artifacts'}")
     print(f"  keel runs show {best.info.run_id}")
+    print(f"  keel models show {MODEL_NAME}@champion")
     print("  keel server   # then point MLFLOW_TRACKING_URI=http://127.0.0.1:5000 at it")
 
 

@@ -1,0 +1,23 @@
+"""`make demo` runs examples/quickstart.py: it must track, register, gate and promote on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+
+
+def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "MLFLOW_"))}
+    proc = subprocess.run([sys.executable, str(QUICKSTART)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "registered versions [1, 2, 3]" in out
+    assert "runs (3)" in out and "val_accuracy" in out
+    assert "-> @champion: PROMOTED" in out
+    assert "breast-cancer: versions" in out and "champion" in out
+    assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured
