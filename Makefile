@@ -40,6 +40,7 @@ $(ANCHORS_VENV)/.installed: benchmarks/anchors.txt
 
 bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed
 	$(PY) benchmarks/bench_tracking.py --anchors-python $(ANCHORS_VENV)/bin/python
+	$(PY) benchmarks/bench_registry.py --anchors-python $(ANCHORS_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) $(ANCHORS_VENV) .keel build dist src/*.egg-info
