@@ -9,17 +9,7 @@ from pathlib import Path
 import pytest
 
 import keel
-from keel.cli import main
-
-
-def _keel(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from keel_testing import run_cli
 
 
 @pytest.fixture
@@ -35,33 +25,33 @@ def runs(keel_home: Path) -> list[str]:
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _keel("version", capsys=capsys)
+    code, out, _ = run_cli("version", capsys=capsys)
     assert code == 0 and out.strip() == f"keel {keel.__version__}"
 
 
 def test_experiments_list_and_create(runs: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _keel("experiments", "create", "made-by-cli", capsys=capsys)
+    code, out, _ = run_cli("experiments", "create", "made-by-cli", capsys=capsys)
     assert code == 0 and out.strip().isdigit()
-    code, out, _ = _keel("experiments", "list", capsys=capsys)
+    code, out, _ = run_cli("experiments", "list", capsys=capsys)
     assert code == 0 and "cli-exp" in out and "made-by-cli" in out and "Default" in out
-    code, _, err = _keel("experiments", "create", "made-by-cli", capsys=capsys)
+    code, _, err = run_cli("experiments", "create", "made-by-cli", capsys=capsys)
     assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
 
 
 def test_runs_list_filter_and_order(runs: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _keel("runs", "list", "-e", "cli-exp", "--order-by", "metrics.acc DESC", capsys=capsys)
+    code, out, _ = run_cli("runs", "list", "-e", "cli-exp", "--order-by", "metrics.acc DESC", capsys=capsys)
     assert code == 0
     assert out.index(runs[1]) < out.index(runs[0])  # acc 0.99 before 0.9
-    code, out, _ = _keel("runs", "list", "-e", "cli-exp", "-f", "params.lr = '0.1'", capsys=capsys)
+    code, out, _ = run_cli("runs", "list", "-e", "cli-exp", "-f", "params.lr = '0.1'", capsys=capsys)
     assert runs[0] in out and runs[1] not in out
 
 
 def test_runs_show_compare_delete(runs: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _keel("runs", "show", runs[0], capsys=capsys)
+    code, out, _ = run_cli("runs", "show", runs[0], capsys=capsys)
     assert code == 0 and "params.lr" in out and "0.1" in out and "FINISHED" in out
-    code, out, _ = _keel("runs", "compare", *runs, capsys=capsys)
+    code, out, _ = run_cli("runs", "compare", *runs, capsys=capsys)
     assert code == 0 and "lr-0.1" in out and "lr-0.01" in out and "metrics.acc" in out
-    code, out, _ = _keel("runs", "delete", runs[0], capsys=capsys)
+    code, out, _ = run_cli("runs", "delete", runs[0], capsys=capsys)
     assert code == 0
     assert keel.get_run(runs[0]).info.lifecycle_stage == "deleted"
 
@@ -74,7 +64,7 @@ def test_runs_show_compare_delete(runs: list[str], capsys: pytest.CaptureFixture
 ])
 def test_errors_are_one_line_and_exit_2(runs: list[str], capsys: pytest.CaptureFixture[str], args: list[str],
                                         needle: str) -> None:
-    code, _, err = _keel(*args, capsys=capsys)
+    code, _, err = run_cli(*args, capsys=capsys)
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 

@@ -9,18 +9,8 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import keel
-from keel.cli import main
 from keel.tracking.context import get_backend
-
-
-def _keel(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from keel_testing import run_cli
 
 
 @pytest.fixture
@@ -34,17 +24,17 @@ def registered(keel_home: Path) -> str:
 
 
 def test_models_alias_show_list_versions(registered: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _keel(capsys, "models", "alias", f"{registered}@champion", "--version", "2")
+    code, out, _ = run_cli("models", "alias", f"{registered}@champion", "--version", "2", capsys=capsys)
     assert code == 0 and "v2" in out
-    code, out, _ = _keel(capsys, "models", "list")
+    code, out, _ = run_cli("models", "list", capsys=capsys)
     assert code == 0 and registered in out and "champion→v2" in out
-    code, out, _ = _keel(capsys, "models", "versions", registered)
+    code, out, _ = run_cli("models", "versions", registered, capsys=capsys)
     assert code == 0 and out.index("champion") < out.index("runs:/")
-    code, out, _ = _keel(capsys, "models", "show", f"{registered}@champion")
+    code, out, _ = run_cli("models", "show", f"{registered}@champion", capsys=capsys)
     assert code == 0 and "v2" in out and "model2" in out
-    code, out, _ = _keel(capsys, "models", "alias", f"{registered}@champion", "--delete")
+    code, out, _ = run_cli("models", "alias", f"{registered}@champion", "--delete", capsys=capsys)
     assert code == 0
-    code, _, err = _keel(capsys, "models", "show", f"{registered}@champion")
+    code, _, err = run_cli("models", "show", f"{registered}@champion", capsys=capsys)
     assert code == 2 and "champion" in err
 
 
@@ -58,7 +48,7 @@ def test_models_alias_show_list_versions(registered: str, capsys: pytest.Capture
 ])
 def test_models_errors_exit_2(registered: str, capsys: pytest.CaptureFixture[str], args: list[str],
                               needle: str) -> None:
-    code, _, err = _keel(capsys, *args)
+    code, _, err = run_cli(*args, capsys=capsys)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
 
 
@@ -67,12 +57,12 @@ def test_promote_gate_and_export_onnx(registered: str, tmp_path: Path, capsys: p
     csv = tmp_path / "eval.csv"
     data.to_csv(csv, index=False)
     base = ["models", "promote", registered, "--data", str(csv), "--target", "target"]
-    code, out, _ = _keel(capsys, *base, "--version", "1", "--require", "accuracy >= 0.9")
+    code, out, _ = run_cli(*base, "--version", "1", "--require", "accuracy >= 0.9", capsys=capsys)
     assert code == 0 and "PROMOTED" in out.upper()
     assert get_backend().registry.get_model_version_by_alias(registered, "champion").version == 1
-    code, out, _ = _keel(capsys, *base, "--version", "2", "--require", "accuracy >= 0.999")
+    code, out, _ = run_cli(*base, "--version", "2", "--require", "accuracy >= 0.999", capsys=capsys)
     assert code == 1 and "FAIL" in out and "accuracy" in out
-    code, _, err = _keel(capsys, *base, "--version", "2", "--require", "accuracy >>= 1")
+    code, _, err = run_cli(*base, "--version", "2", "--require", "accuracy >>= 1", capsys=capsys)
     assert code == 2 and "accuracy >>= 1" in err
-    code, out, _ = _keel(capsys, "models", "export-onnx", f"{registered}@champion")
+    code, out, _ = run_cli("models", "export-onnx", f"{registered}@champion", capsys=capsys)
     assert code == 0 and "onnx flavor stored" in out

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
-
-
-@pytest.fixture
-def registry_client(live_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", live_server.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(live_server.url)
-    mlflow.set_registry_uri(live_server.url)
-    yield MlflowClient(live_server.url, registry_uri=live_server.url)
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
 
 
 def _name(prefix: str) -> str:
@@ -33,8 +19,8 @@ def _code(err: pytest.ExceptionInfo[MlflowException]) -> str:
     return str(err.value.error_code)
 
 
-def test_registered_model_and_versions_round_trip(registry_client: MlflowClient) -> None:
-    client = registry_client
+def test_registered_model_and_versions_round_trip(client: MlflowClient) -> None:
+    client = client
     name = _name("reg")
     run = client.create_run("0")
     created = client.create_registered_model(name, tags={"team": "ml"}, description="first")
@@ -56,8 +42,8 @@ def test_registered_model_and_versions_round_trip(registry_client: MlflowClient)
     assert {(v.name, v.version) for v in by_run} == {(name, "1"), (name, "2")}
 
 
-def test_aliases_stages_and_deletes(registry_client: MlflowClient) -> None:
-    client = registry_client
+def test_aliases_stages_and_deletes(client: MlflowClient) -> None:
+    client = client
     name = _name("alias")
     client.create_registered_model(name)
     for _ in range(3):
@@ -87,8 +73,8 @@ def test_aliases_stages_and_deletes(registry_client: MlflowClient) -> None:
     assert _code(err) == "RESOURCE_DOES_NOT_EXIST" and name in err.value.message
 
 
-def test_registry_errors_carry_mlflow_codes(registry_client: MlflowClient) -> None:
-    client = registry_client
+def test_registry_errors_carry_mlflow_codes(client: MlflowClient) -> None:
+    client = client
     missing = _name("missing")
     with pytest.raises(MlflowException) as err:
         client.get_registered_model(missing)
@@ -110,7 +96,7 @@ def test_registry_errors_carry_mlflow_codes(registry_client: MlflowClient) -> No
     assert _code(err) == "RESOURCE_DOES_NOT_EXIST"
 
 
-def test_sklearn_log_model_register_and_load_by_alias(registry_client: MlflowClient) -> None:
+def test_sklearn_log_model_register_and_load_by_alias(client: MlflowClient) -> None:
     np = pytest.importorskip("numpy")
     pytest.importorskip("sklearn")
     from sklearn.datasets import load_iris
@@ -124,13 +110,13 @@ def test_sklearn_log_model_register_and_load_by_alias(registry_client: MlflowCli
         # MLflow 3.17 saves with skops by default; loading it back needs `skops` (installed here).
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
     assert str(info.registered_model_version) == "1"
-    version = registry_client.get_model_version(name, "1")
+    version = client.get_model_version(name, "1")
     # (mlflow's ModelVersion.from_proto drops model_id, so the source is what the client sees of it)
     assert version.run_id == run.info.run_id and version.source == f"models:/{info.model_id}"
-    registry_client.set_registered_model_alias(name, "champion", "1")
-    uri = registry_client.get_model_version_download_uri(name, "1")
+    client.set_registered_model_alias(name, "champion", "1")
+    uri = client.get_model_version_download_uri(name, "1")
     assert uri.startswith("mlflow-artifacts:/") and uri.endswith(f"/models/{info.model_id}/artifacts")
     loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     assert np.array_equal(loaded.predict(X), model.predict(X))
-    logged = registry_client.get_logged_model(info.model_id)
+    logged = client.get_logged_model(info.model_id)
     assert logged.source_run_id == run.info.run_id and logged.name == "model"
