@@ -47,19 +47,19 @@ def _tags(name: str, version: int) -> dict[str, str]:
     return dict(get_backend().registry.get_model_version(name, version).tags)
 
 
-def _lineage(name: str) -> list[tuple[str, str, str, str, str]]:
+def _lineage(name: str, db_url: str) -> list[tuple[str, str, str, str, str]]:
     from keel.store import open_database
     from keel.store.tables import lineage_edges
 
-    settings = get_backend().settings
     le = lineage_edges.c
-    with open_database(settings.resolved_db_url).read() as conn:
+    with open_database(db_url).read() as conn:
         rows = conn.execute(select(le.src_kind, le.src_id, le.relation, le.dst_kind, le.dst_id)
                             .where(le.dst_kind == "alias", le.dst_id.like(f"{name}@%"))).all()
     return sorted(tuple(r) for r in rows)
 
 
-def test_gate_promotes_the_better_model_and_refuses_the_worse(sdk: str, cancer: pd.DataFrame) -> None:
+def test_gate_promotes_the_better_model_and_refuses_the_worse(sdk: str, cancer: pd.DataFrame,
+                                                              request: pytest.FixtureRequest) -> None:
     name = _register(cancer)
     accepted = promote(name, 2, "champion", cancer, "target", require=["accuracy >= 0.8"], must_beat="champion")
     assert accepted.promoted and accepted.verdict == "promoted" and accepted.failures == []
@@ -87,14 +87,15 @@ def test_gate_promotes_the_better_model_and_refuses_the_worse(sdk: str, cancer: 
                            "value": refused.candidate_metrics["accuracy"], "passed": False}]
     assert refused.to_dict()["verdict"] == "refused"
 
-    if sdk == "local":
-        assert accepted.lineage_recorded and refused.lineage_recorded
-        assert _lineage(name) == [
-            ("model_version", f"{name}/1", "promotion_refused", "alias", f"{name}@champion"),
-            ("model_version", f"{name}/2", "promoted_to", "alias", f"{name}@champion"),
-        ]
-    else:
-        assert not refused.lineage_recorded and any("lineage" in note for note in refused.notes)
+    # The decision is a lineage edge in the store that holds the registry (the server's, over HTTP).
+    db_url = get_backend().settings.resolved_db_url
+    if sdk == "http":
+        db_url = f"sqlite:///{request.getfixturevalue('live_server').home / 'keel.db'}"
+    assert accepted.lineage_recorded and refused.lineage_recorded
+    assert _lineage(name, db_url) == [
+        ("model_version", f"{name}/1", "promotion_refused", "alias", f"{name}@champion"),
+        ("model_version", f"{name}/2", "promoted_to", "alias", f"{name}@champion"),
+    ]
 
 
 def test_must_beat_alone_refuses_a_worse_model(sdk: str, cancer: pd.DataFrame) -> None:

@@ -132,6 +132,11 @@ class HttpRegistryStore:
                              json={"name": name, "stages": list(stages or [])})
         return [model_version_from_dict(d) for d in out.get("model_versions", [])]
 
+    def record_promotion(self, name: str, version: int | str, alias: str, promoted: bool, decided_at: int) -> None:
+        """Record a gate decision (lineage edge version → alias)."""
+        self.http.request("POST", f"{_version(name, version)}/promotions",
+                          json={"alias": alias, "promoted": promoted, "decided_at": decided_at})
+
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
         """Where the version's files are."""
         out = self.http.json("GET", "/api/2.0/mlflow/model-versions/get-download-uri",

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, update
 
 from keel.errors import NotFound
 from keel.evaluation.evaluate import EvaluationResult, evaluate, load_frame
@@ -42,9 +41,6 @@ __all__ = ["PromotionDecision", "promote", "record_lineage", "tag_prefix"]
 
 PROMOTED = "promoted"
 REFUSED = "refused"
-_REMOTE_LINEAGE_NOTE = ("lineage edge not written: the server has no lineage route yet; the decision is recorded "
-                        "in the model version's tags")
-
 
 @dataclass(frozen=True)
 class PromotionDecision:
@@ -138,9 +134,7 @@ def promote(name: str, version: int | str, alias: str, data: pd.DataFrame | str 
         cand_eval.run_id, None if inc_eval is None else inc_eval.run_id, _user(), int(time.time() * 1000),
         notes=[*cand_eval.notes, *notes])
     _record_tags(backend, decision)
-    if record_lineage(backend, decision):
-        return replace(decision, lineage_recorded=True)
-    return replace(decision, notes=[*decision.notes, _REMOTE_LINEAGE_NOTE])
+    return replace(decision, lineage_recorded=record_lineage(backend, decision))
 
 
 def _check_arguments(task: str, require: Sequence[str] | str, alias: str,
@@ -200,28 +194,10 @@ def _record_tags(backend: Backend, decision: PromotionDecision) -> None:
 
 
 def record_lineage(backend: Backend, decision: PromotionDecision) -> bool:
-    """Write the decision's lineage edge on the local store (refreshing its time if it exists); ``False`` if remote.
-
-    The edge is ``model_version <name>/<version>`` → ``alias <name>@<alias>`` with relation ``promoted_to`` or
-    ``promotion_refused``. Over HTTP there is no lineage route yet, so nothing is written.
-    """
-    settings = backend.settings
-    if settings.is_remote:
-        return False
-    from keel.store import open_database
-    from keel.store.tables import lineage_edges
-
-    edge = {"src_kind": "model_version", "src_id": f"{decision.name}/{decision.version}",
-            "relation": "promoted_to" if decision.promoted else "promotion_refused",
-            "dst_kind": "alias", "dst_id": f"{decision.name}@{decision.alias}"}
-    db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    le = lineage_edges.c
-    with db.write() as conn:
-        match = [getattr(le, key) == value for key, value in edge.items()]
-        refreshed = conn.execute(update(lineage_edges).where(*match).values(created_at=decision.decided_at))
-        if refreshed.rowcount == 0:
-            conn.execute(insert(lineage_edges).values(project=settings.project, created_at=decision.decided_at,
-                                                      **edge))
+    """Write the decision's lineage edge through the registry (local store or server): ``model_version
+    <name>/<version>`` → ``alias <name>@<alias>``, relation ``promoted_to`` or ``promotion_refused``."""
+    backend.registry.record_promotion(decision.name, decision.version, decision.alias, decision.promoted,
+                                      decision.decided_at)
     return True
 
 

@@ -311,6 +311,21 @@ class SqlRegistryStore:
             self._require_model(conn, name)
             return self._latest(conn, [name], wanted)[name]
 
+    def record_promotion(self, name: str, version: int | str, alias: str, promoted: bool, decided_at: int) -> None:
+        """Record a gate decision as a lineage edge ``model_version`` → ``alias`` (promoted_to / promotion_refused);
+        a repeated decision refreshes the edge's time."""
+        number = check_version(version)
+        check_alias(alias)
+        edge = {"src_kind": "model_version", "src_id": f"{name}/{number}",
+                "relation": "promoted_to" if promoted else "promotion_refused", "dst_kind": "alias",
+                "dst_id": f"{name}@{alias}"}
+        le = lineage_edges.c
+        with self.db.write() as conn:
+            self._require_version(conn, name, number)
+            match = [getattr(le, key) == value for key, value in edge.items()]
+            if conn.execute(update(lineage_edges).where(*match).values(created_at=decided_at)).rowcount == 0:
+                conn.execute(insert(lineage_edges).values(project=self.project, created_at=decided_at, **edge))
+
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
         """Where the version's files are: its source, or for ``models:/<model_id>`` the logged model's artifact
         location (a logical path in the artifact store, e.g. ``0/models/m-…/artifacts``)."""

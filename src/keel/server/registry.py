@@ -60,6 +60,14 @@ class TagValue(BaseModel):
     value: str = ""
 
 
+class Promotion(BaseModel):
+    """Body of ``POST .../versions/{version}/promotions``: a gate decision to record."""
+
+    alias: str
+    promoted: bool
+    decided_at: int = Field(ge=0)
+
+
 class AliasTarget(BaseModel):
     """Body of ``PUT .../aliases/{alias}``."""
 
@@ -195,6 +203,14 @@ async def set_version_tag(name: str, version: str, key: str, body: TagValue, req
 async def delete_version_tag(name: str, version: str, key: str, request: Request) -> dict[str, Any]:
     """Remove a tag from a version."""
     await blocking(state(request).registry.delete_model_version_tag, name, version, key)
+    return {}
+
+
+@router.post(_VERSION + "/promotions")
+async def record_promotion(name: str, version: str, body: Promotion, request: Request) -> dict[str, Any]:
+    """Record a promotion gate's decision as a lineage edge (version → alias)."""
+    await blocking(state(request).registry.record_promotion, name, version, body.alias, body.promoted,
+                   body.decided_at)
     return {}
 
 
