@@ -91,11 +91,20 @@ def belongs_to(model: Any, *packages: str) -> bool:
 
 
 def pinned(distribution: str) -> str:
-    """``distribution==<installed version>``, or the bare name when it is not installed."""
+    """``distribution==<installed version>``, or the bare name when it is not installed.
+
+    The version comes from the distribution's metadata, else from the importable module of that name (a module
+    can come from another distribution, e.g. ``xgboost`` from ``xgboost-cpu``).
+    """
     try:
         return f"{distribution}=={importlib.metadata.version(distribution)}"
     except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        module_version = getattr(importlib.import_module(distribution.replace("-", "_")), "__version__", None)
+    except ImportError:
         return distribution
+    return f"{distribution}=={module_version}" if module_version else distribution
 
 
 def check_version(framework: str, saved: str | None, installed: str, *, strict: bool) -> None:
