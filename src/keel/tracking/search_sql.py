@@ -43,6 +43,7 @@ __all__ = [
     "build_search_query",
     "decode_page_token",
     "encode_page_token",
+    "lifecycle_condition",
 ]
 
 RUN_VIEW_TYPES: dict[str, tuple[str, ...]] = {
@@ -162,13 +163,13 @@ def _order_by(order: list[OrderKey], joins: _Joins) -> list[UnaryExpression[Any]
     return terms
 
 
-def _lifecycle_condition(run_view_type: str) -> ColumnElement[bool]:
-    stages = RUN_VIEW_TYPES.get(str(run_view_type).upper())
+def lifecycle_condition(column: Any, view_type: str, field: str = "run_view_type") -> ColumnElement[bool]:
+    """``column`` (a lifecycle_stage column) restricted to what a view type shows."""
+    stages = RUN_VIEW_TYPES.get(str(view_type).upper())
     if stages is None:
         valid = ", ".join(RUN_VIEW_TYPES)
-        raise InvalidInput(f"Invalid run_view_type {run_view_type!r}: use one of {valid}.",
-                           field="run_view_type")
-    return runs.c.lifecycle_stage == stages[0] if len(stages) == 1 else runs.c.lifecycle_stage.in_(stages)
+        raise InvalidInput(f"Invalid {field} {view_type!r}: use one of {valid}.", field=field)
+    return column == stages[0] if len(stages) == 1 else column.in_(stages)
 
 
 def _check_page(max_results: int, offset: int) -> None:
@@ -199,7 +200,7 @@ def build_search_query(
     ids = list(experiment_ids)
     conditions = [
         runs.c.experiment_id == ids[0] if len(ids) == 1 else runs.c.experiment_id.in_(ids),
-        _lifecycle_condition(run_view_type),
+        lifecycle_condition(runs.c.lifecycle_stage, run_view_type),
     ]
     joins = _Joins()
     conditions.extend(_condition(clause, joins) for clause in filters)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -108,7 +108,8 @@ class SqlTrackingStore:
                            page_token: str | None = None) -> tuple[list[Experiment], str | None]:
         """Experiments matching a filter on ``name`` or tags, ordered by name/id/times."""
         offset = search_sql.decode_page_token(page_token)
-        stmt = select(experiments).where(_stage_clause(experiments.c.lifecycle_stage, view_type))
+        stages = search_sql.lifecycle_condition(experiments.c.lifecycle_stage, view_type, "view_type")
+        stmt = select(experiments).where(stages)
         stmt = experiment_filter(stmt, filter_string, order_by)
         with self.db.read() as conn:
             rows = conn.execute(stmt.limit(max_results + 1).offset(offset)).all()
@@ -409,10 +410,6 @@ class SqlTrackingStore:
         return [Run(_run_info(r), by_run_params[r.run_id], by_run_metrics[r.run_id], by_run_tags[r.run_id],
                     by_run_inputs[r.run_id]) for r in rows]
 
-    def count_runs(self) -> int:
-        """Number of runs in the store (all experiments, all stages)."""
-        with self.db.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(runs)).scalar_one())
 
 
 def _run_info(row: Any) -> RunInfo:
@@ -425,15 +422,6 @@ def _experiment_id(value: str | int) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise InvalidInput(f"experiment_id: {value!r} is not a valid experiment id", field="experiment_id") from None
-
-
-def _stage_clause(column: Any, view_type: str) -> Any:
-    stages = {ViewType.ACTIVE_ONLY: [LifecycleStage.ACTIVE], ViewType.DELETED_ONLY: [LifecycleStage.DELETED],
-              ViewType.ALL: [LifecycleStage.ACTIVE, LifecycleStage.DELETED]}.get(view_type)
-    if stages is None:
-        raise InvalidInput(f"view_type: {view_type!r} is not one of ACTIVE_ONLY, DELETED_ONLY, ALL",
-                           field="view_type")
-    return column.in_(stages)
 
 
 _ADJECTIVES = ("able", "bold", "calm", "deft", "eager", "fair", "glad", "keen", "lucid", "merry", "neat", "quick")
