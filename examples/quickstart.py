@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -79,11 +80,41 @@ def main() -> None:
     predicted = [int(p) for p in champion.predict(sample)]
     print(f"models:/{MODEL_NAME}@champion predicts {predicted} for three held-out rows\n")
     subprocess.run([sys.executable, "-m", "keel", "models", "versions", MODEL_NAME], check=True)
+    serve_champion(sample)
     home = keel.tracking.context.get_backend().settings.home.absolute()
     print(f"\nWhere to look: metadata in {home / 'keel.db'}, artifacts in {home / 'artifacts'}")
     print(f"  keel runs show {best.info.run_id}")
     print(f"  keel models show {MODEL_NAME}@champion")
     print("  keel server   # then point MLFLOW_TRACKING_URI=http://127.0.0.1:5000 at it")
+    print(f"  keel serve models:/{MODEL_NAME}@champion --port 8080   # /v2/models/{MODEL_NAME}/infer, /invocations")
+
+
+def serve_champion(sample: pd.DataFrame) -> None:
+    """Start `keel serve` on the champion, ask it for predictions over MLflow's /invocations, stop it."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:  # a free port on loopback
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "keel", "serve", f"models:/{MODEL_NAME}@champion",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        body = {"dataframe_split": {"columns": list(sample.columns), "data": sample.values.tolist()}}
+        answer = httpx.post(f"{url}/invocations", json=body, timeout=10).json()
+        print(f"\nkeel serve models:/{MODEL_NAME}@champion on {url}: /invocations -> {answer['predictions']}")
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 if __name__ == "__main__":

@@ -20,4 +20,5 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert "runs (3)" in out and "val_accuracy" in out
     assert "-> @champion: PROMOTED" in out
     assert "breast-cancer: versions" in out and "champion" in out
+    assert "/invocations -> [" in out  # the champion served by `keel serve`
     assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured
