@@ -74,6 +74,7 @@ def test_unknown_objects_raise_not_found(repo: TrackingRepository) -> None:
 def test_run_lifecycle(repo: TrackingRepository) -> None:
     exp_id = repo.create_experiment(_name())
     run = repo.create_run(exp_id, user_id="ada", start_time=1000, tags={"k": "v"}, run_name="first")
+    assert run == repo.get_run(run.info.run_id)  # what create_run returns is what the store holds
     info = run.info
     assert (info.status, info.run_name, info.user_id, info.start_time) == ("RUNNING", "first", "ada", 1000)
     assert run.tags["k"] == "v" and run.tags["mlflow.runName"] == "first"

@@ -178,6 +178,7 @@ class SqlTrackingStore:
                    tags: Mapping[str, str] | None = None, run_name: str | None = None) -> Run:
         """Start a run in an active experiment."""
         run_id = uuid.uuid4().hex
+        started = start_time or now_ms()
         tag_map = {check_key(k, "tag"): check_tag_value(k, v) for k, v in (tags or {}).items()}
         run_name = run_name or tag_map.get("mlflow.runName") or _random_name()
         tag_map["mlflow.runName"] = run_name
@@ -188,7 +189,7 @@ class SqlTrackingStore:
             artifact_uri = f"{exp.artifact_location or exp.experiment_id}/{run_id}/artifacts"
             conn.execute(insert(runs).values(
                 run_id=run_id, experiment_id=exp.experiment_id, project=exp.project, name=run_name,
-                user_id=user_id, status=RunStatus.RUNNING, start_time=start_time or now_ms(),
+                user_id=user_id, status=RunStatus.RUNNING, start_time=started,
                 artifact_uri=artifact_uri, lifecycle_stage=LifecycleStage.ACTIVE,
                 parent_run_id=tag_map.get("mlflow.parentRunId")))
             if tag_map:
@@ -198,7 +199,10 @@ class SqlTrackingStore:
                 conn.execute(insert(lineage_edges).values(
                     project=exp.project, src_kind="run", src_id=parent, relation="parent_of", dst_kind="run",
                     dst_id=run_id, created_at=now_ms()))
-        return self.get_run(run_id)
+        # A new run holds exactly what was just written: no need to read it back.
+        info = RunInfo(run_id, str(exp.experiment_id), run_name, user_id, RunStatus.RUNNING, started, None,
+                       artifact_uri, LifecycleStage.ACTIVE)
+        return Run(info, {}, {}, tag_map, [])
 
     def get_run(self, run_id: str) -> Run:
         """The run with its params, latest metrics, tags and inputs."""
