@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from keel import __version__
+from keel.asgi import OrjsonResponse, install_error_handlers
 from keel.config import Settings, get_settings
 from keel.server import artifacts, experiments, mlflow_models, mlflow_registry, mlflow_tracking, registry, runs
-from keel.server.errors import install_error_handlers
-from keel.server.responses import OrjsonResponse
 from keel.server.state import ServerState
 
 __all__ = ["create_app"]

@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from keel.asgi import read_json
 from keel.errors import InvalidInput
 from keel.registry.entities import LoggedModel, LoggedModelStatus
-from keel.server.errors import read_json
 from keel.server.mlflow_tracking import ARTIFACT_PREFIX, _int, _opt_str, _required, _str_list, _tags
 from keel.server.state import blocking, state
 

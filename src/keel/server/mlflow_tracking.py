@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from keel import __version__
+from keel.asgi import read_json
 from keel.errors import InvalidInput, NotFound
-from keel.server.errors import read_json
 from keel.server.state import blocking, state
 from keel.tracking.codec import dataset_from_dict, experiment_to_dict, metric_from_dict, run_info_to_dict, run_to_dict
 from keel.tracking.entities import Metric

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from keel.asgi import read_json
 from keel.errors import InvalidInput
-from keel.server.errors import read_json
 from keel.server.state import blocking, state
 from keel.tracking.codec import dataset_from_dict, metric_from_dict, run_info_to_dict, run_to_dict
 from keel.tracking.entities import decode_float

@@ -29,11 +29,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
+from keel.asgi import OrjsonResponse, install_error_handlers, read_json
 from keel.errors import KeelError, NotFound, Unavailable
 from keel.registry.model_files import LoadedModel
 from keel.registry.uris import parse_model_uri
-from keel.server.errors import install_error_handlers, read_json
-from keel.server.responses import OrjsonResponse
 from keel.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from keel.serving.protocols import (
     column_names,

@@ -1,4 +1,5 @@
-"""Error mapping: a :class:`~keel.errors.KeelError` becomes its HTTP status with a JSON body; anything that is
+"""What Keel's two ASGI apps share (the metadata server and the model server): JSON responses rendered by orjson,
+and error mapping -- a :class:`~keel.errors.KeelError` becomes its HTTP status with a JSON body; anything that is
 the caller's fault is a 4xx naming the field, never a traceback or a 500."""
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
 
 from keel.errors import InvalidInput, KeelError
-from keel.server.responses import OrjsonResponse
 
-__all__ = ["install_error_handlers", "read_json"]
+__all__ = ["OrjsonResponse", "install_error_handlers", "read_json"]
 
 log = logging.getLogger("keel.server")
+
+
+class OrjsonResponse(JSONResponse):
+    """A JSON response serialized with orjson."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 async def read_json(request: Request) -> dict[str, Any]:
