@@ -26,6 +26,7 @@ from keel.registry.entities import (
 )
 from keel.registry.search import parse_order_by, parse_registry_filter, to_condition
 from keel.store import Database
+from keel.store.lineage import Edge, record_edge
 from keel.store.tables import (
     lineage_edges,
     logged_models,
@@ -316,15 +317,11 @@ class SqlRegistryStore:
         a repeated decision refreshes the edge's time."""
         number = check_version(version)
         check_alias(alias)
-        edge = {"src_kind": "model_version", "src_id": f"{name}/{number}",
-                "relation": "promoted_to" if promoted else "promotion_refused", "dst_kind": "alias",
-                "dst_id": f"{name}@{alias}"}
-        le = lineage_edges.c
+        edge = Edge("model_version", f"{name}/{number}", "promoted_to" if promoted else "promotion_refused",
+                    "alias", f"{name}@{alias}", decided_at)
         with self.db.write() as conn:
             self._require_version(conn, name, number)
-            match = [getattr(le, key) == value for key, value in edge.items()]
-            if conn.execute(update(lineage_edges).where(*match).values(created_at=decided_at)).rowcount == 0:
-                conn.execute(insert(lineage_edges).values(project=self.project, created_at=decided_at, **edge))
+            record_edge(conn, self.project, edge)
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
         """Where the version's files are: its source, or for ``models:/<model_id>`` the logged model's artifact
