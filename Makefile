@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 ANCHORS_VENV ?= benchmarks/.venv-anchors
+BENTOML_VENV ?= benchmarks/.venv-bentoml
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench clean
@@ -38,9 +39,16 @@ $(ANCHORS_VENV)/.installed: benchmarks/anchors.txt
 	$(ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors.txt
 	@touch $@
 
-bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed
+$(BENTOML_VENV)/.installed: benchmarks/anchors-bentoml.txt
+	$(PYTHON) -m venv $(BENTOML_VENV)
+	$(BENTOML_VENV)/bin/pip install -q --upgrade pip
+	$(BENTOML_VENV)/bin/pip install -q -r benchmarks/anchors-bentoml.txt
+	@touch $@
+
+bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed
 	$(PY) benchmarks/bench_tracking.py --anchors-python $(ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_registry.py --anchors-python $(ANCHORS_VENV)/bin/python
+	$(PY) benchmarks/bench_serving.py --anchors-python $(ANCHORS_VENV)/bin/python --bentoml-python $(BENTOML_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(ANCHORS_VENV) .keel build dist src/*.egg-info
+	rm -rf $(VENV) $(ANCHORS_VENV) $(BENTOML_VENV) .keel build dist src/*.egg-info

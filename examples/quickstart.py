@@ -1,4 +1,5 @@
-"""Keel quick start: train, track, register, evaluate and promote a small scikit-learn model (`make demo`).
+"""Keel quick start (`make demo`): train, track, register, evaluate and promote a small scikit-learn model, then
+deploy it as a canary with a shadow, serve it, read the prediction log, score a file in batch and bundle it.
 
 Everything lands in the embedded default store (./.keel: SQLite + a local artifact folder); nothing to configure.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -79,18 +81,46 @@ def main() -> None:
     sample = holdout().drop(columns=["target"]).head(3)
     predicted = [int(p) for p in champion.predict(sample)]
     print(f"models:/{MODEL_NAME}@champion predicts {predicted} for three held-out rows\n")
-    subprocess.run([sys.executable, "-m", "keel", "models", "versions", MODEL_NAME], check=True)
-    serve_champion(sample)
+    keel_cli("models", "versions", MODEL_NAME)
+    others = [v for v in versions if v != best_version]
+    deploy_and_serve(others[0], others[1], holdout().drop(columns=["target"]))
+    score_in_batch()
     home = keel.tracking.context.get_backend().settings.home.absolute()
+    keel_cli("models", "bundle", f"{MODEL_NAME}@champion", "-o", str(home / "bundle"), "--force")
     print(f"\nWhere to look: metadata in {home / 'keel.db'}, artifacts in {home / 'artifacts'}")
     print(f"  keel runs show {best.info.run_id}")
     print(f"  keel models show {MODEL_NAME}@champion")
+    print("  keel deploy show cancer-prod --history")
     print("  keel server   # then point MLFLOW_TRACKING_URI=http://127.0.0.1:5000 at it")
-    print(f"  keel serve models:/{MODEL_NAME}@champion --port 8080   # /v2/models/{MODEL_NAME}/infer, /invocations")
+    print("  keel serve --deployment cancer-prod --port 8080   # /v2/models/cancer-prod/infer, /invocations")
 
 
-def serve_champion(sample: pd.DataFrame) -> None:
-    """Start `keel serve` on the champion, ask it for predictions over MLflow's /invocations, stop it."""
+def keel_cli(*args: str) -> None:
+    """Run one `keel` command, as a user would type it."""
+    subprocess.run([sys.executable, "-m", "keel", *args], check=True)
+
+
+def deploy_and_serve(challenger: int, shadow: int, rows: pd.DataFrame) -> None:
+    """A canary deployment (champion 90 %, a challenger 10 %, a shadow mirrored), served by `keel serve --deployment`
+    with micro-batching; then the prediction log shows who answered what."""
+    keel_cli("deploy", "create", "cancer-prod", "--route", f"{MODEL_NAME}@champion=90",
+             "--route", f"{MODEL_NAME}/{challenger}=10", "--shadow", f"{MODEL_NAME}/{shadow}",
+             "--max-batch-size", "32", "--max-wait-ms", "2")
+    answered = serve(["--deployment", "cancer-prod"], rows.head(40))
+    print(f"\nkeel serve --deployment cancer-prod: /invocations -> {answered[:8]}... answered by versions "
+          f"{dict(sorted(Counter(v for v, _ in answered).items()))}")
+    log = keel.predictions("cancer-prod")
+    summary = log.groupby(["model_version", "shadow"]).size().rename("rows").reset_index()
+    print(f"prediction log ({len(log)} rows; the shadow's answers are logged, never returned):\n"
+          f"{summary.to_string(index=False)}")
+    keel_cli("deploy", "update", "cancer-prod", "--canary", f"{MODEL_NAME}/{challenger}=50")
+    keel_cli("deploy", "rollback", "cancer-prod")
+    keel_cli("deploy", "show", "cancer-prod", "--history")
+
+
+def serve(args: list[str], rows: pd.DataFrame) -> list[tuple[str, int]]:
+    """Start `keel serve ARGS`, send ``rows`` one request each over MLflow's /invocations, stop the server;
+    returns (answering version, prediction) per request."""
     import socket
 
     import httpx
@@ -98,9 +128,10 @@ def serve_champion(sample: pd.DataFrame) -> None:
     with socket.socket() as sock:  # a free port on loopback
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "keel", "serve", f"models:/{MODEL_NAME}@champion",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "keel", "serve", *args, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    answers = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and server.poll() is None:
@@ -108,13 +139,30 @@ def serve_champion(sample: pd.DataFrame) -> None:
                 if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.2)
-        body = {"dataframe_split": {"columns": list(sample.columns), "data": sample.values.tolist()}}
-        answer = httpx.post(f"{url}/invocations", json=body, timeout=10).json()
-        print(f"\nkeel serve models:/{MODEL_NAME}@champion on {url}: /invocations -> {answer['predictions']}")
+                pass
+            time.sleep(0.2)
+        with httpx.Client(timeout=10) as client:
+            for _, row in rows.iterrows():
+                body = {"dataframe_split": {"columns": list(rows.columns), "data": [row.tolist()]}}
+                response = client.post(f"{url}/invocations", json=body)
+                response.raise_for_status()
+                answers.append((response.headers["x-keel-model-version"], int(response.json()["predictions"][0])))
     finally:
-        server.terminate()
-        server.wait(10)
+        server.terminate()  # a clean stop flushes the prediction log
+        server.wait(30)
+    return answers
+
+
+def score_in_batch() -> None:
+    """Batch scoring: `keel predict` streams a file through the champion into Parquet (resumable)."""
+    home = keel.tracking.context.get_backend().settings.home
+    source = home / "holdout.csv"
+    holdout().drop(columns=["target"]).to_csv(source, index=False)
+    keel_cli("predict", f"models:/{MODEL_NAME}@champion", "--input", str(source), "--output",
+             str(home / "scored"), "--chunk-rows", "50", "--overwrite")
+    scored = pd.read_parquet(home / "scored")
+    print(f"batch scoring: {len(scored)} rows -> {home / 'scored'}; predicted classes "
+          f"{ {int(k): int(v) for k, v in scored['prediction'].value_counts().sort_index().items()} }")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port", "run_cli"]
+__all__ = ["ServeProcess", "ServerProcess", "free_port", "run_cli"]
 
 
 def free_port() -> int:
@@ -32,22 +32,25 @@ class ServerProcess:
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
+    command: tuple[str, ...] = ("server",)
+    health_path = "/health"
+
     def start(self, timeout: float = 30.0) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "MLFLOW_"))}
         env.update({"KEEL_HOME": str(self.home), **self.extra_env})
         log = open(self.home.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "keel", "server", "--port", str(self.port)], env=env, stdout=log, stderr=log)
+            [sys.executable, "-m", "keel", *self.command, "--port", str(self.port)], env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"keel server exited with {self.proc.returncode}; see {log.name}")
+                raise RuntimeError(f"keel {self.command[0]} exited with {self.proc.returncode}; see {log.name}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self.health_path}", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError("keel server did not come up in time")
+        raise RuntimeError(f"keel {self.command[0]} did not come up in time")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -61,6 +64,25 @@ class ServerProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class ServeProcess(ServerProcess):
+    """A `keel serve ARGS` subprocess on a free port, started once it is live (ready may still be false)."""
+
+    health_path = "/v2/health/live"
+
+    def __init__(self, home: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
+        super().__init__(home, extra_env=extra_env)
+        self.command = ("serve", *args)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until ``/v2/health/ready`` answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("keel serve never became ready")
 
 
 def run_cli(*args: str, capsys: Any) -> tuple[int, str, str]:

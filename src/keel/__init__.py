@@ -51,7 +51,8 @@ from keel.tracking import (
 # The model SDK pulls in pandas and the flavors; it loads on first use so `import keel` stays fast.
 _LAZY = {"load_model": "keel.registry.fluent", "log_model": "keel.registry.fluent",
          "register_model": "keel.registry.fluent", "set_registered_model_alias": "keel.registry.fluent",
-         "evaluate": "keel.evaluation", "promote": "keel.evaluation"}
+         "evaluate": "keel.evaluation", "promote": "keel.evaluation", "batch_predict": "keel.serving.batch",
+         "predictions": "keel.monitoring"}
 
 
 def __getattr__(name: str) -> Any:
@@ -82,6 +83,7 @@ __all__ = [
     "RunStatus",
     "__version__",
     "active_run",
+    "batch_predict",
     "end_run",
     "evaluate",
     "flush",
@@ -99,6 +101,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "predictions",
     "promote",
     "register_model",
     "search_runs",

@@ -16,6 +16,7 @@ def test_exported_members() -> None:
         "BlobStore",
         "CHUNK_SIZE",
         "FileInfo",
+        "FsspecStorage",
         "check_digest",
         "check_path",
         "hash_bytes",

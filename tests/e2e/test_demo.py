@@ -20,5 +20,9 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert "runs (3)" in out and "val_accuracy" in out
     assert "-> @champion: PROMOTED" in out
     assert "breast-cancer: versions" in out and "champion" in out
-    assert "/invocations -> [" in out  # the champion served by `keel serve`
+    assert "keel serve --deployment cancer-prod: /invocations -> [" in out  # the canary served by `keel serve`
+    assert "prediction log (80 rows" in out  # 40 answered + 40 mirrored to the shadow
+    assert "deployment cancer-prod: 3 revisions" in out and "rollback" in out
+    assert "batch scoring: 143 rows" in out
+    assert "bundled breast-cancer v" in out and (tmp_path / ".keel" / "bundle" / "Dockerfile").is_file()
     assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured

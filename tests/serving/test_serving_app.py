@@ -41,7 +41,7 @@ def iris() -> tuple[LogisticRegression, pd.DataFrame]:
 def client(tmp_path: Path, iris: tuple[LogisticRegression, pd.DataFrame]) -> Iterator[TestClient]:
     model, frame = iris
     save_model(model, tmp_path / "iris", input_example=frame.head(3))
-    with TestClient(create_serving_app(str(tmp_path / "iris"), name="iris")) as test_client:
+    with TestClient(create_serving_app(str(tmp_path / "iris"), name="iris", log_predictions=False)) as test_client:
         yield test_client
 
 
@@ -180,7 +180,7 @@ def test_model_that_raises_is_a_422_with_its_message(tmp_path: Path, iris: tuple
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         save_model(Exploding().fit(frame, np.zeros(len(frame))), tmp_path / "bad", input_example=frame.head(3))
-    with TestClient(create_serving_app(str(tmp_path / "bad"))) as bad:
+    with TestClient(create_serving_app(str(tmp_path / "bad"), log_predictions=False)) as bad:
         v2 = bad.post("/v2/models/bad/infer", json=_v2_body(frame.head(2)))
         assert v2.status_code == 422 and "petals must be positive" in v2.json()["error"]
         mlflow = bad.post("/invocations", json={"instances": frame.head(2).to_numpy().tolist()})
@@ -190,7 +190,7 @@ def test_model_that_raises_is_a_422_with_its_message(tmp_path: Path, iris: tuple
 def test_model_that_fails_to_load_leaves_server_up_not_ready(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "MLmodel").write_text("flavors: {nosuchflavor: {}}\n")
-    with TestClient(create_serving_app(str(tmp_path / "broken"))) as broken:
+    with TestClient(create_serving_app(str(tmp_path / "broken"), log_predictions=False)) as broken:
         assert broken.get("/v2/health/live").json() == {"live": True}
         ready = broken.get("/v2/health/ready")
         assert ready.status_code == 503 and ready.json() == {"ready": False}

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from keel import __version__
-from keel.cli import experiments, models, runs, serve, server
+from keel.cli import deploy, experiments, models, predict, runs, serve, server
 from keel.errors import KeelError
 
 __all__ = ["app", "main"]
@@ -18,8 +18,10 @@ app = typer.Typer(name="keel", help="Keel: the ML lifecycle in one package.", no
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
+app.add_typer(deploy.app, name="deploy")
 app.command("server")(server.serve)
 app.command("serve")(serve.serve)
+app.command("predict")(predict.predict)
 
 err_console = Console(stderr=True)
 

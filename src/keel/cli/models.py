@@ -1,6 +1,8 @@
-"""``keel models list|show|versions|alias`` (and, as they land, promote, export-onnx, bundle)."""
+"""``keel models list|show|versions|alias|promote|export-onnx|bundle``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -146,3 +148,22 @@ def export_onnx_cmd(
     result = export_onnx(_model_uri(ref), target_opset=opset, tolerance=tolerance)
     typer.echo(f"{result.name} v{result.version}: onnx flavor stored (opset {result.opset}, "
                f"max abs diff {result.max_abs_diff:.3g}) at {result.onnx_path}")
+
+
+@app.command("bundle")
+def bundle_cmd(
+    ref: str = typer.Argument(..., help="NAME@ALIAS or NAME/VERSION."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write the bundle into (new or empty)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier bundle in that folder."),
+    keel_wheel: Path = typer.Option(None, "--keel-wheel", help="A keel_mlops wheel to ship instead of building one."),
+) -> None:
+    """Write a self-contained serving bundle: model files, pinned requirements, Keel's wheel and a Dockerfile."""
+    from keel.registry.bundle import build_bundle
+
+    with console.status(f"bundling {ref} (building Keel's wheel, pinning requirements)"):
+        info = build_bundle(_model_uri(ref), output, force=force, keel_wheel=keel_wheel)
+    typer.echo(info.summary())
+    for note in info.warnings:
+        console.print(f"[yellow]warning:[/yellow] {note}", highlight=False, soft_wrap=True)
+    typer.echo(f"  docker: {info.docker_commands()}")
+    typer.echo(f"  venv:   {info.venv_commands()}")

@@ -27,7 +27,8 @@ from keel.registry.repository import LoggedModelRepository, RegistryRepository
 _LAZY = {"SqlRegistryStore": "sql", "SqlLoggedModelStore": "logged_models", "new_model_id": "logged_models",
          "LoggedModelInfo": "fluent", "load_model": "fluent", "log_model": "fluent", "register_model": "fluent",
          "resolve_model_uri": "fluent", "set_registered_model_alias": "fluent", "export_onnx": "onnx_export",
-         "load_onnx_flavor": "onnx_export", "OnnxExportResult": "onnx_export"}
+         "load_onnx_flavor": "onnx_export", "OnnxExportResult": "onnx_export", "build_bundle": "bundle",
+         "BundleInfo": "bundle"}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,6 +40,7 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"keel.registry.{module}"), name)
 
 __all__ = [
+    "BundleInfo",
     "LoggedModel",
     "LoggedModelInfo",
     "LoggedModelRepository",
@@ -51,6 +53,7 @@ __all__ = [
     "SqlLoggedModelStore",
     "SqlRegistryStore",
     "Stage",
+    "build_bundle",
     "check_alias",
     "check_model_name",
     "check_version",

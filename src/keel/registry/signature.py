@@ -13,8 +13,9 @@ offending column (or ``"input"`` for unnamed data) and whose message says what w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -252,22 +253,28 @@ def enforce(signature: Signature | None, data: Any) -> Any:
 
 def _enforce_named_columns(schema: Schema, data: Any) -> pd.DataFrame:
     frame = _as_frame(data, [str(n) for n in schema.names])
+    dtypes = frame.dtypes.to_dict()
     keep: list[str] = []
+    casts: dict[str, Any] = {}
     for spec in schema.specs:
         assert isinstance(spec, ColumnSpec) and spec.name is not None
-        if spec.name not in frame.columns:
+        if spec.name not in dtypes:
             if spec.required:
                 raise InvalidInput(f"input is missing column {spec.name!r} (expected {spec.type}); the model "
                                    f"expects columns {schema.names}", field=spec.name)
             continue
-        frame[spec.name] = _cast_column(frame[spec.name], spec, spec.name)
+        target = _cast_target(dtypes[spec.name], partial(frame.__getitem__, spec.name), spec, spec.name)
+        if target is not None:
+            casts[spec.name] = target
         keep.append(spec.name)
-    return frame[keep]
+    if keep != list(frame.columns):
+        frame = frame[keep]
+    return frame.astype(casts) if casts else frame
 
 
 def _as_frame(data: Any, names: list[str]) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
-        return data.copy()
+        return data  # never modified in place: casts and selections make new frames
     if isinstance(data, pd.Series):
         return data.to_frame()
     if isinstance(data, Mapping):
@@ -300,19 +307,32 @@ def _enforce_unnamed_columns(schema: Schema, data: Any) -> Any:
 
 
 def _cast_column(series: pd.Series, spec: ColumnSpec, label: str) -> pd.Series:
+    target = _cast_target(series.dtype, lambda: series, spec, label)
+    return series if target is None else series.astype(target)
+
+
+def _cast_target(dtype: Any, series: Callable[[], pd.Series], spec: ColumnSpec, label: str) -> Any:
+    """``None`` when a column of ``dtype`` already has the signature's type, else the dtype to cast it to;
+    :class:`InvalidInput` naming the column when no safe cast exists. ``series`` is only read for object columns."""
     if spec.type not in COLUMN_TYPES:
-        return series  # array/object/map/any: not checked
-    try:
-        actual = _column_type(series, label)
-    except InvalidInput:
-        actual = str(series.dtype)
-    if actual == spec.type or (spec.type == "datetime" and series.dtype.kind == "M"):
-        return series
+        return None  # array/object/map/any: not checked
+    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
+    fast = _numpy_column_type(numpy_dtype) if isinstance(numpy_dtype, np.dtype) and numpy_dtype.kind != "O" \
+        and not isinstance(dtype, pd.CategoricalDtype | pd.StringDtype) else None
+    if fast is not None:
+        actual = fast
+    else:
+        try:
+            actual = _column_type(series(), label)
+        except InvalidInput:
+            actual = str(dtype)
+    if actual == spec.type or (spec.type == "datetime" and getattr(dtype, "kind", "") == "M"):
+        return None
     target = COLUMN_TYPES[spec.type]
     if spec.type in _NUMERIC and actual in _NUMERIC and np.can_cast(COLUMN_TYPES[actual], target, "safe"):
-        return series.astype(target)
+        return target
     hint = "; it has missing values, which integer columns cannot hold" if spec.type in ("integer", "long") \
-        and series.isna().any() else ""
+        and series().isna().any() else ""
     raise InvalidInput(f"column {label!r} has type {actual}, which cannot be safely cast to {spec.type} as the "
                        f"signature requires{hint}", field=label)
 

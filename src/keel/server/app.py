@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from keel import __version__
 from keel.asgi import OrjsonResponse, install_error_handlers
 from keel.config import Settings, get_settings
-from keel.server import artifacts, experiments, mlflow_models, mlflow_registry, mlflow_tracking, registry, runs
+from keel.server import (
+    artifacts,
+    deployments,
+    experiments,
+    mlflow_models,
+    mlflow_registry,
+    mlflow_tracking,
+    registry,
+    runs,
+)
 from keel.server.state import ServerState
 
 __all__ = ["create_app"]
@@ -17,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on the local store and artifact root named by ``settings``."""
     from keel.artifacts import ArtifactRepository
     from keel.registry import SqlLoggedModelStore, SqlRegistryStore
+    from keel.serving.deployment_sql import SqlDeploymentStore
     from keel.store import open_database
     from keel.tracking.sql import SqlTrackingStore
 
@@ -26,9 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Keel's REST API (/api/v1) and the MLflow-compatible tracking API (/api/2.0/mlflow).")
     app.state.keel = ServerState(SqlTrackingStore(db, settings.project),
                                  ArtifactRepository.from_url(settings.resolved_artifact_root),
-                                 SqlRegistryStore(db, settings.project), SqlLoggedModelStore(db, settings.project))
+                                 SqlRegistryStore(db, settings.project), SqlLoggedModelStore(db, settings.project),
+                                 SqlDeploymentStore(db, settings.project))
     install_error_handlers(app)
-    for module in (experiments, runs, registry, mlflow_tracking, mlflow_registry, mlflow_models, artifacts):
+    for module in (experiments, runs, registry, deployments, mlflow_tracking, mlflow_registry, mlflow_models,
+                   artifacts):
         app.include_router(module.router)
     app.include_router(mlflow_tracking.version_router)
     return app

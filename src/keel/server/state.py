@@ -10,6 +10,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from keel.registry.repository import LoggedModelRepository, RegistryRepository
+from keel.serving.deployment import DeploymentRepository
 from keel.tracking.repository import TrackingRepository
 
 __all__ = ["ServerState", "blocking", "state"]
@@ -25,6 +26,7 @@ class ServerState:
     artifacts: Any
     registry: RegistryRepository
     logged_models: LoggedModelRepository
+    deployments: DeploymentRepository
 
 
 def state(request: Request) -> ServerState:

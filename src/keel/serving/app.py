@@ -1,4 +1,5 @@
-"""The real-time model server: one model behind Open Inference Protocol v2, MLflow's scoring protocol and metrics.
+"""The real-time model server: a model or a deployment behind Open Inference Protocol v2, MLflow's scoring protocol
+and Prometheus metrics.
 
 Routes (see ``/work/shared/compat/open-inference-v2.md``)::
 
@@ -6,190 +7,152 @@ Routes (see ``/work/shared/compat/open-inference-v2.md``)::
     GET  /v2/models/{name}[/versions/{v}]          metadata: name, versions, platform, inputs, outputs
     GET  /v2/models/{name}[/versions/{v}]/ready
     POST /v2/models/{name}[/versions/{v}]/infer    tensors in, tensors out; errors as {"error": ...}
+    POST /v2/repository/models/{name}/load         re-read the alias / deployment now (hot swap without waiting)
     POST /invocations                               dataframe_split | dataframe_records | instances | inputs | CSV
     GET  /ping  /health  /version  /metrics
 
-The model is loaded at startup through :func:`keel.load_model`. A model that fails to load leaves the server up:
-readiness answers false and predictions answer 503 with the load error. Bad input is a 400 naming the field; a
-model that raises while predicting is a 422 carrying the model's message, never a 500.
+``name`` is the served model's name, or with a deployment the deployment's name (any variant answers, by the route
+weights) or one routed model's name. Every response names the model and version that answered (headers
+``x-keel-model`` / ``x-keel-model-version``, and v2's ``model_version``). A model that fails to load leaves the server
+up: readiness answers false and predictions answer 503 with the load error. Bad input is a 400 naming the field; a
+model that raises is a 422 carrying the model's message, never a 500.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
-from keel.asgi import OrjsonResponse, install_error_handlers, read_json
-from keel.errors import KeelError, NotFound, Unavailable
-from keel.registry.model_files import LoadedModel
-from keel.registry.uris import parse_model_uri
+from keel.asgi import OrjsonResponse, install_error_handlers
+from keel.errors import KeelError, Unavailable
+from keel.serving.batching import BatchConfig
 from keel.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from keel.serving.protocols import (
+    BINARY_HEADER,
     column_names,
     decode_invocations,
     decode_v2_request,
     encode_invocations,
     encode_v2_response,
     model_metadata,
-    row_count,
+    read_v2_body,
 )
+from keel.serving.runtime import ServingRuntime
 
-__all__ = ["MODEL_URI_ENV", "PredictionFailed", "ServedModel", "create_serving_app", "create_serving_app_from_env"]
+__all__ = ["SERVE_OPTIONS_ENV", "ServeOptions", "create_serving_app", "create_serving_app_from_env"]
 
-log = logging.getLogger("keel.serving")
-
-#: Environment variables the uvicorn factory reads (``keel serve`` sets them before starting workers).
-MODEL_URI_ENV = "KEEL_SERVE_MODEL_URI"
-MODEL_NAME_ENV = "KEEL_SERVE_MODEL_NAME"
-
-
-class PredictionFailed(KeelError):
-    """The model raised while predicting on valid input."""
-
-    http_status = 422
-    error_code = "MODEL_ERROR"
+#: The environment variable ``keel serve`` puts its options in (JSON) for the uvicorn factory in every worker.
+SERVE_OPTIONS_ENV = "KEEL_SERVE_OPTIONS"
+STICKY_HEADER = "x-keel-sticky-key"
 
 
-@dataclass
-class ServedModel:
-    """The model a server answers for: its name, version, and the loaded model or the reason it is not loaded."""
+@dataclass(frozen=True)
+class ServeOptions:
+    """What one server serves and how: a model URI or a deployment, batching, refresh and prediction logging."""
 
-    uri: str
-    name: str
-    version: str
-    model: LoadedModel | None = None
-    error: str | None = "not loaded yet"
+    model_uri: str | None = None
+    deployment: str | None = None
+    name: str | None = None
+    max_batch_size: int | None = None
+    max_wait_ms: float | None = None
+    poll_interval_s: float = 10.0
+    log_predictions: bool = True
 
-    @property
-    def ready(self) -> bool:
-        """True once the model is loaded."""
-        return self.model is not None
+    def batch(self) -> BatchConfig | None:
+        """The batching knobs given explicitly (``None``: a deployment's own, or off for a single model)."""
+        if self.max_batch_size is None and self.max_wait_ms is None:
+            return None
+        defaults = BatchConfig()
+        return BatchConfig(self.max_batch_size or defaults.max_batch_size,
+                           defaults.max_wait_ms if self.max_wait_ms is None else self.max_wait_ms)
 
-    @property
-    def platform(self) -> str:
-        """The v2 ``platform``: ``keel_<flavor>``."""
-        return f"keel_{self.model.flavor.name}" if self.model is not None else ""
-
-    def require(self) -> LoadedModel:
-        """The loaded model, or :class:`Unavailable` saying why it is not there."""
-        if self.model is None:
-            raise Unavailable(f"model {self.name!r} is not ready: {self.error}", field="model")
-        return self.model
-
-    def check(self, name: str, version: str | None) -> None:
-        """Raise :class:`NotFound` unless ``name`` (and ``version``, when given) is this model."""
-        if name != self.name:
-            raise NotFound(f"model {name!r} is not served here; this server serves {self.name!r}", field="name")
-        if version is not None and version != self.version:
-            raise NotFound(f"model {name!r} version {version!r} is not served here; the served version is "
-                           f"{self.version!r}", field="version")
-
-    def predict(self, data: Any) -> Any:
-        """Predict, turning a model's own exception into :class:`PredictionFailed` (signature errors pass)."""
-        model = self.require()
-        try:
-            return model.predict(data)
-        except KeelError:
-            raise
-        except Exception as exc:
-            raise PredictionFailed(f"model {self.name!r} version {self.version} failed to predict: "
-                                   f"{type(exc).__name__}: {exc}", field="model") from exc
+    def to_env(self) -> str:
+        """These options as the JSON the factory reads."""
+        return orjson.dumps(asdict(self)).decode()
 
 
-def describe_uri(model_uri: str) -> tuple[str, str]:
-    """The name and version a model URI serves under (a directory or run artifact is version ``1``)."""
-    try:
-        parsed = parse_model_uri(model_uri)
-    except KeelError:
-        return "model", "1"
-    if parsed.kind == "version" and parsed.name:
-        return parsed.name, str(parsed.version)
-    if parsed.kind == "alias" and parsed.name:
-        return parsed.name, str(parsed.alias)
-    tail = PurePosixPath(str(parsed.path or "").replace("\\", "/").rstrip("/")).name
-    return tail or "model", "1"
-
-
-def load_served(served: ServedModel) -> None:
-    """Load the model into ``served`` (an alias is pinned to the version it points at now); record any failure."""
-    import keel
-
-    try:
-        uri = _pin_alias(served)
-        served.model, served.error = keel.load_model(uri), None
-    except Exception as exc:  # the server stays up and reports not ready
-        served.model, served.error = None, f"{type(exc).__name__}: {exc}"
-        log.error("model %r failed to load from %s: %s", served.name, served.uri, served.error)
-
-
-def _pin_alias(served: ServedModel) -> str:
-    parsed = parse_model_uri(served.uri)
-    if parsed.kind != "alias" or parsed.name is None or parsed.alias is None:
-        return served.uri
-    from keel.tracking.context import get_backend
-
-    version = get_backend().registry.get_model_version_by_alias(parsed.name, parsed.alias).version
-    served.version = str(version)
-    return f"models:/{parsed.name}/{version}"
-
-
-# ------------------------------------------------------------------------------------------------------------ app
-
-
-def create_serving_app(model_uri: str, name: str | None = None) -> FastAPI:
-    """An ASGI app serving the model at ``model_uri`` (loaded at startup) under ``name`` (default from the URI)."""
-    default_name, version = describe_uri(model_uri)
-    served = ServedModel(model_uri, name or default_name, version)
-    metrics = ServingMetrics()
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        load_served(served)
-        yield
-
-    app = FastAPI(title=f"keel serve {served.name}", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None, default_response_class=OrjsonResponse)
-    app.state.served = served
-    app.state.metrics = metrics
-    install_error_handlers(app)
-    _add_v2_routes(app, served, metrics)
-    _add_mlflow_routes(app, served, metrics)
-    return app
+def create_serving_app(model_uri: str | None = None, name: str | None = None, *, deployment: str | None = None,
+                       max_batch_size: int | None = None, max_wait_ms: float | None = None,
+                       poll_interval_s: float = 10.0, log_predictions: bool = True,
+                       prediction_log: Any = None) -> FastAPI:
+    """An ASGI app serving ``model_uri`` (or ``deployment``), loaded at startup and kept current every
+    ``poll_interval_s`` seconds (0 turns polling off). Predictions go to the prediction log unless
+    ``log_predictions`` is false; pass ``prediction_log`` to use your own."""
+    options = ServeOptions(model_uri, deployment, name, max_batch_size, max_wait_ms, poll_interval_s, log_predictions)
+    return _build(options, prediction_log)
 
 
 def create_serving_app_from_env() -> FastAPI:
-    """The uvicorn factory for ``keel serve``: the model URI and name come from the environment."""
-    uri = os.environ.get(MODEL_URI_ENV)
-    if not uri:
-        raise Unavailable(f"set {MODEL_URI_ENV} to the model URI to serve", field=MODEL_URI_ENV)
-    return create_serving_app(uri, os.environ.get(MODEL_NAME_ENV) or None)
+    """The uvicorn factory for ``keel serve``: options come from ``KEEL_SERVE_OPTIONS``."""
+    raw = os.environ.get(SERVE_OPTIONS_ENV)
+    if not raw:
+        raise Unavailable(f"set {SERVE_OPTIONS_ENV} to the serve options (keel serve does)", field=SERVE_OPTIONS_ENV)
+    return _build(ServeOptions(**orjson.loads(raw)), None)
 
 
-def _headers(served: ServedModel) -> dict[str, str]:
-    return {"x-keel-model": served.name, "x-keel-model-version": served.version}
+def _build(options: ServeOptions, prediction_log: Any) -> FastAPI:
+    metrics = ServingMetrics()
+    if prediction_log is None and options.log_predictions:
+        from keel.monitoring import PredictionLog
+
+        prediction_log = PredictionLog()
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keel-predict")
+    runtime = ServingRuntime(options.model_uri, deployment=options.deployment, name=options.name,
+                             batch=options.batch(), poll_interval_s=options.poll_interval_s,
+                             prediction_log=prediction_log, executor=executor, on_batch=metrics.observe_batch)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            executor.shutdown(wait=False)
+
+    app = FastAPI(title=f"keel serve {runtime.name}", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, default_response_class=OrjsonResponse)
+    app.state.runtime = runtime
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    _add_v2_routes(app, runtime, metrics)
+    _add_mlflow_routes(app, runtime, metrics)
+    return app
 
 
-async def _timed(served: ServedModel, metrics: ServingMetrics, protocol: str,
-                 handle: Callable[[], Awaitable[tuple[Response, int | None]]],
+def _sticky(request: Request, runtime: ServingRuntime, parameters: Any = None) -> str | None:
+    """The request's sticky routing key: the ``x-keel-sticky-key`` header, a header named like the deployment's
+    sticky key, or (v2) that key among the request parameters."""
+    key = runtime.table.sticky_key
+    value = request.headers.get(STICKY_HEADER)
+    if value is None and key:
+        value = request.headers.get(key)
+        if value is None and isinstance(parameters, dict) and parameters.get(key) is not None:
+            value = str(parameters[key])
+    return value
+
+
+async def _timed(runtime: ServingRuntime, metrics: ServingMetrics, protocol: str, model: str,
+                 handle: Callable[[], Awaitable[tuple[Response, str, str]]],
                  on_error: Callable[[KeelError], dict[str, Any]]) -> Response:
     """Run one prediction request, turning Keel errors into ``on_error`` bodies, and record its metrics."""
     start = time.perf_counter()
-    rows: int | None = None
     try:
-        response, rows = await handle()
+        response, name, version = await handle()
     except KeelError as exc:
-        response = OrjsonResponse(on_error(exc), status_code=exc.http_status, headers=_headers(served))
-    metrics.observe(served.name, served.version, protocol, time.perf_counter() - start, response.status_code, rows)
+        name, version = model, runtime.variants[0].version if len(runtime.variants) == 1 else ""
+        response = OrjsonResponse(on_error(exc), status_code=exc.http_status)
+    metrics.observe(name, version, protocol, time.perf_counter() - start, response.status_code)
     return response
 
 
@@ -203,12 +166,12 @@ def _v2_error(exc: KeelError) -> dict[str, Any]:
     return body
 
 
-def _add_v2_routes(app: FastAPI, served: ServedModel, metrics: ServingMetrics) -> None:
+def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetrics) -> None:
     from keel import __version__
 
     @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:
-        return {"name": "keel", "version": __version__, "extensions": []}
+        return {"name": "keel", "version": __version__, "extensions": ["model_repository"]}
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, Any]:
@@ -216,35 +179,47 @@ def _add_v2_routes(app: FastAPI, served: ServedModel, metrics: ServingMetrics) -
 
     @app.get("/v2/health/ready")
     async def ready() -> Response:
-        return OrjsonResponse({"ready": served.ready}, status_code=200 if served.ready else 503)
+        return OrjsonResponse({"ready": runtime.ready}, status_code=200 if runtime.ready else 503)
 
     async def metadata(name: str, version: str | None = None) -> Response:
         try:
-            served.check(name, version)
+            table = runtime.select(name, version)
         except KeelError as exc:
             return OrjsonResponse(_v2_error(exc), status_code=exc.http_status)
-        signature = served.model.signature if served.model is not None else None
-        return OrjsonResponse(model_metadata(served.name, served.version, served.platform, signature))
+        served = table.variants[0]
+        signature = served.current.model.signature if served.current is not None else None
+        body = model_metadata(name, served.version, served.platform, signature)
+        body["versions"] = sorted({v.version for v in table.variants})
+        return OrjsonResponse(body)
 
     async def model_ready(name: str, version: str | None = None) -> Response:
         try:
-            served.check(name, version)
+            table = runtime.select(name, version)
         except KeelError as exc:
             return OrjsonResponse(_v2_error(exc), status_code=exc.http_status)
-        return OrjsonResponse({"name": served.name, "ready": served.ready}, status_code=200 if served.ready else 503)
+        ok = all(v.ready for v in table.variants)
+        return OrjsonResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
-        async def handle() -> tuple[Response, int | None]:
-            served.check(name, version)
-            model = served.require()
-            body = await read_json(request)
-            frame = decode_v2_request(body, column_names(model.signature))
-            predictions = served.predict(frame)
+        async def handle() -> tuple[Response, str, str]:
+            table = runtime.select(name, version)
+            body = read_v2_body(await request.body(), request.headers.get(BINARY_HEADER))
+            served = table.variants[0].require()
+            frame = decode_v2_request(body, column_names(served.model.signature))
             request_id = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
-            payload = encode_v2_response(predictions, served.name, served.version, request_id)
-            return OrjsonResponse(payload, headers=_headers(served)), len(frame)
+            answer = await runtime.predict(frame, name=name, version=version, request_id=request_id,
+                                           sticky=_sticky(request, runtime, body.get("parameters")))
+            payload = encode_v2_response(answer.predictions, answer.served.name, answer.loaded.version, request_id)
+            return OrjsonResponse(payload, headers=answer.headers), answer.served.name, answer.loaded.version
 
-        return await _timed(served, metrics, "v2", handle, _v2_error)
+        return await _timed(runtime, metrics, "v2", name, handle, _v2_error)
+
+    @app.post("/v2/repository/models/{name}/load")
+    async def load(name: str) -> Response:
+        runtime.select(name)
+        swapped = await runtime.refresh()
+        return OrjsonResponse({"name": name, "swapped": swapped, "ready": runtime.ready,
+                               "versions": runtime.describe()})
 
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         app.add_api_route(prefix, metadata, methods=["GET"])
@@ -263,24 +238,25 @@ def _mlflow_error(exc: KeelError) -> dict[str, Any]:
     return body
 
 
-def _add_mlflow_routes(app: FastAPI, served: ServedModel, metrics: ServingMetrics) -> None:
+def _add_mlflow_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetrics) -> None:
     from keel import __version__
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
-        async def handle() -> tuple[Response, int | None]:
-            model = served.require()
+        async def handle() -> tuple[Response, str, str]:
+            served = runtime.table.variants[0].require()
             data = decode_invocations(await request.body(), request.headers.get("content-type"),
-                                      column_names(model.signature))
-            predictions = served.predict(data)
-            return OrjsonResponse(encode_invocations(predictions), headers=_headers(served)), row_count(data)
+                                      column_names(served.model.signature))
+            answer = await runtime.predict(data, name=runtime.name, sticky=_sticky(request, runtime))
+            body = encode_invocations(answer.predictions)
+            return OrjsonResponse(body, headers=answer.headers), answer.served.name, answer.loaded.version
 
-        return await _timed(served, metrics, "invocations", handle, _mlflow_error)
+        return await _timed(runtime, metrics, "invocations", runtime.name, handle, _mlflow_error)
 
     @app.get("/ping")
     @app.get("/health")
     async def ping() -> Response:
-        return PlainTextResponse("\n", status_code=200 if served.ready else 503)
+        return PlainTextResponse("\n", status_code=200 if runtime.ready else 503)
 
     @app.get("/version")
     async def version() -> Response:
@@ -289,3 +265,4 @@ def _add_mlflow_routes(app: FastAPI, served: ServedModel, metrics: ServingMetric
     @app.get("/metrics")
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+

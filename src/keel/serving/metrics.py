@@ -28,15 +28,16 @@ class ServingMetrics:
         self.batch_size = Histogram("keel_serving_batch_size", "Rows per predict call.", ["model", "version"],
                                     buckets=_BATCH_BUCKETS, registry=self.registry)
 
-    def observe(self, model: str, version: str, protocol: str, seconds: float, status: int,
-                rows: int | None) -> None:
-        """Record one finished request: its latency, its rows (when it reached the model) and any error status."""
+    def observe(self, model: str, version: str, protocol: str, seconds: float, status: int) -> None:
+        """Record one finished request: its latency and any error status."""
         self.requests.labels(model, version, protocol).inc()
         self.latency.labels(model, version, protocol).observe(seconds)
-        if rows is not None:
-            self.batch_size.labels(model, version).observe(rows)
         if status >= 400:
             self.errors.labels(model, version, protocol, str(status)).inc()
+
+    def observe_batch(self, model: str, version: str, rows: int) -> None:
+        """Record one predict call of ``rows`` rows (several requests when micro-batching stacked them)."""
+        self.batch_size.labels(model, version).observe(rows)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -8,6 +8,10 @@ Open Inference Protocol v2 tabular conventions:
 
 * one 2-D tensor ``[rows, features]``, whose columns take the signature's column names in order (KServe sklearn);
 * one 1-D tensor (or ``[rows, 1]``) per column, named after the column (MLServer's pandas codec).
+
+Requests may use Triton's binary tensor data extension (what ``tritonclient`` sends by default): the
+``Inference-Header-Content-Length`` header gives the length of the JSON part, and inputs with a
+``binary_data_size`` parameter take their values from the raw bytes after it (see :func:`read_v2_body`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +31,7 @@ from keel.errors import InvalidInput
 from keel.registry.signature import ColumnSpec, Schema, Signature, TensorSpec
 
 __all__ = [
+    "BINARY_HEADER",
     "V2_DATATYPES",
     "column_names",
     "decode_invocations",
@@ -33,6 +39,7 @@ __all__ = [
     "encode_invocations",
     "encode_v2_response",
     "model_metadata",
+    "read_v2_body",
     "row_count",
 ]
 
@@ -45,6 +52,8 @@ V2_DATATYPES: dict[str, np.dtype[Any]] = {
     "FP16": np.dtype("float16"), "FP32": np.dtype("float32"), "FP64": np.dtype("float64"),
     "BYTES": np.dtype("object"),
 }
+#: The header of Triton's binary tensor data extension: the byte length of the request's JSON part.
+BINARY_HEADER = "inference-header-content-length"
 _COLUMN_DATATYPES = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32", "double": "FP64"}
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _DEFAULT_OUTPUT = "predict"
@@ -86,6 +95,75 @@ def _datatype_of(dtype: np.dtype[Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------- v2 decode
+
+
+def read_v2_body(raw: bytes, json_length: str | None = None) -> dict[str, Any]:
+    """The v2 request object from the raw body (``{}`` when empty).
+
+    ``json_length`` is the ``Inference-Header-Content-Length`` header, if sent: the JSON part is that many bytes, and
+    each input whose ``parameters.binary_data_size`` is set takes its data from the bytes after it, in input order
+    (little-endian, row-major; a BYTES element is a 4-byte little-endian length and then its bytes).
+    """
+    if json_length is None:
+        return _json_object(raw)
+    size = int(json_length) if json_length.strip().isdigit() else -1
+    if not 0 <= size <= len(raw):
+        raise InvalidInput(f"{BINARY_HEADER} {json_length!r} must be the byte length of the JSON part of the "
+                           f"{len(raw)}-byte body", field=BINARY_HEADER)
+    body = _json_object(raw[:size])
+    _attach_binary_data(body, raw[size:])
+    return body
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body: malformed JSON ({exc})", field="body") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("request body: expected a JSON object", field="body")
+    return body
+
+
+def _attach_binary_data(body: dict[str, Any], binary: bytes) -> None:
+    offset = 0
+    inputs = body.get("inputs")
+    for item in inputs if isinstance(inputs, list) else []:
+        params = item.get("parameters") if isinstance(item, dict) else None
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
+        if size is None:
+            continue
+        name = str(item.get("name"))
+        if type(size) is not int or size < 0 or offset + size > len(binary):
+            raise InvalidInput(f"input {name!r}: binary_data_size {size!r} runs past the {len(binary)} bytes of "
+                               "binary data after the JSON", field=name)
+        item["data"] = _binary_values(binary[offset:offset + size], item.get("datatype"), name)
+        offset += size
+    if offset != len(binary):
+        raise InvalidInput(f"request body: {len(binary) - offset} bytes of binary data belong to no input (set "
+                           "parameters.binary_data_size on each binary input)", field="body")
+
+
+def _binary_values(chunk: bytes, datatype: Any, name: str) -> np.ndarray[Any, Any]:
+    if datatype == "BYTES":
+        values, offset = [], 0
+        while offset + 4 <= len(chunk):
+            (length,) = struct.unpack_from("<I", chunk, offset)
+            values.append(chunk[offset + 4:offset + 4 + length])
+            offset += 4 + length
+        if offset != len(chunk):
+            raise InvalidInput(f"input {name!r}: BYTES binary data is not a sequence of length-prefixed elements",
+                               field=name)
+        return np.asarray(values, dtype=object)
+    if datatype not in V2_DATATYPES:
+        raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not one of {sorted(V2_DATATYPES)}", field=name)
+    dtype = V2_DATATYPES[str(datatype)].newbyteorder("<")
+    if len(chunk) % dtype.itemsize:
+        raise InvalidInput(f"input {name!r}: {len(chunk)} bytes of binary data is not a whole number of "
+                           f"{datatype} values", field=name)
+    return np.frombuffer(chunk, dtype=dtype)
 
 
 def decode_v2_request(body: Mapping[str, Any], columns: Sequence[str] | None) -> pd.DataFrame:
@@ -130,6 +208,8 @@ def _shape(value: Any, name: str) -> list[int]:
 
 
 def _typed_array(data: Any, datatype: str, name: str) -> np.ndarray[Any, Any]:
+    if isinstance(data, np.ndarray):  # read from binary data by read_v2_body, already of its datatype
+        return _bytes_array(data, name) if datatype == "BYTES" else data
     if not isinstance(data, list):
         raise InvalidInput(f"input {name!r}: 'data' must be a list (flat or nested, row-major)", field=name)
     try:

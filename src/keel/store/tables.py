@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "deployment_revisions",
     "experiment_tags",
     "experiments",
     "latest_metrics",
@@ -296,4 +297,19 @@ registered_model_aliases = Table(
     Column("alias", String(256), nullable=False),
     Column("version", Integer, nullable=False),
     PrimaryKeyConstraint("name", "alias"),
+)
+
+# Added by migration 0004: deployments, one row per revision; the key (project, name, revision) is what keeps two
+# concurrent changes from writing the same revision. A "delete" row ends a deployment; a later create starts anew.
+deployment_revisions = Table(
+    "deployment_revisions",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(128), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project", "name", "revision"),
 )

@@ -23,6 +23,8 @@ class Backend:
     registry: Any = None
     _artifacts: Any = None
     experiment_id: str | None = None
+    make_deployments: Callable[[], Any] | None = None
+    _deployments: Any = None
 
     @property
     def artifacts(self) -> Any:
@@ -30,6 +32,13 @@ class Backend:
         if self._artifacts is None:
             self._artifacts = self.make_artifacts()
         return self._artifacts
+
+    @property
+    def deployments(self) -> Any:
+        """The deployment store (SQL or the server's routes), built on first use: it loads the serving package."""
+        if self._deployments is None and self.make_deployments is not None:
+            self._deployments = self.make_deployments()
+        return self._deployments
 
 
 _lock = threading.Lock()
@@ -60,7 +69,7 @@ def _build(settings: Settings) -> Backend:
         session = HttpSession(settings.tracking_uri or "", token=settings.token, timeout_s=settings.http_timeout_s,
                               retry_for_s=settings.http_retry_for_s)
         return Backend(HttpTrackingStore(session), settings, lambda: HttpArtifactStore(session),
-                       HttpRegistryStore(session))
+                       HttpRegistryStore(session), make_deployments=lambda: _http_deployments(session))
     from keel.store import open_database
     from keel.tracking.sql import SqlTrackingStore
 
@@ -68,7 +77,20 @@ def _build(settings: Settings) -> Backend:
     from keel.registry.sql import SqlRegistryStore
 
     return Backend(SqlTrackingStore(db, settings.project), settings,
-                   lambda: _local_artifacts(settings.resolved_artifact_root), SqlRegistryStore(db, settings.project))
+                   lambda: _local_artifacts(settings.resolved_artifact_root), SqlRegistryStore(db, settings.project),
+                   make_deployments=lambda: _sql_deployments(db, settings.project))
+
+
+def _sql_deployments(db: Any, project: str) -> Any:
+    from keel.serving.deployment_sql import SqlDeploymentStore
+
+    return SqlDeploymentStore(db, project)
+
+
+def _http_deployments(session: Any) -> Any:
+    from keel.client.deployments import HttpDeploymentStore
+
+    return HttpDeploymentStore(session)
 
 
 def _local_artifacts(root: str) -> Any:

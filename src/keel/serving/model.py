@@ -1,0 +1,173 @@
+"""One served model: the version loaded now, swapped atomically when a newer one is ready, and how it predicts.
+
+A request takes the :class:`Loaded` snapshot once and uses it to the end, so a swap never mixes two versions inside
+one request and never interrupts one in flight: the old version answers what it started, the new one the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from keel.errors import KeelError, NotFound, Unavailable
+from keel.registry.model_files import LoadedModel
+from keel.registry.signature import enforce
+from keel.registry.uris import parse_model_uri
+from keel.serving.batching import BatchConfig, MicroBatcher
+from keel.serving.protocols import row_count
+
+__all__ = ["Loaded", "PredictionFailed", "ServedModel", "describe_uri", "resolve_version"]
+
+log = logging.getLogger("keel.serving")
+
+#: Models whose predict call takes less than this (smoothed) run inline on the event loop: a hop to a worker thread
+#: would cost more than it frees.
+INLINE_BELOW_S = 0.0005
+
+
+class PredictionFailed(KeelError):
+    """The model raised while predicting on valid input."""
+
+    http_status = 422
+    error_code = "MODEL_ERROR"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model loaded at one version: what answers a request."""
+
+    model: LoadedModel
+    version: str
+
+
+def describe_uri(model_uri: str) -> tuple[str, str]:
+    """The name and version a model URI serves under (a directory or run artifact is version ``1``)."""
+    try:
+        parsed = parse_model_uri(model_uri)
+    except KeelError:
+        return "model", "1"
+    if parsed.kind == "version" and parsed.name:
+        return parsed.name, str(parsed.version)
+    if parsed.kind == "alias" and parsed.name:
+        return parsed.name, str(parsed.alias)
+    tail = PurePosixPath(str(parsed.path or "").replace("\\", "/").rstrip("/")).name
+    return tail or "model", "1"
+
+
+def resolve_version(model_uri: str) -> tuple[str, str | None]:
+    """``(pinned URI, version)``: an alias URI is pinned to the version it points at now; other URIs pass through
+    (version ``None`` unless the URI names one)."""
+    parsed = parse_model_uri(model_uri)
+    if parsed.kind == "version":
+        return model_uri, str(parsed.version)
+    if parsed.kind != "alias" or parsed.name is None or parsed.alias is None:
+        return model_uri, None
+    from keel.tracking.context import get_backend
+
+    version = get_backend().registry.get_model_version_by_alias(parsed.name, parsed.alias).version
+    return f"models:/{parsed.name}/{version}", str(version)
+
+
+class ServedModel:
+    """A model a server answers with, under ``name``; ``uri`` may be an alias the server follows (hot swap)."""
+
+    def __init__(self, uri: str, name: str, version: str, batch: BatchConfig | None = None,
+                 executor: Executor | None = None, on_batch: Callable[[str, str, int], None] | None = None) -> None:
+        self.uri, self.name, self.declared_version = uri, name, version
+        self.current: Loaded | None = None
+        self.error: str | None = "not loaded yet"
+        self.batch = batch or BatchConfig()
+        self._executor = executor
+        self._predict_s = 0.0
+        self._on_batch = on_batch
+        self._batcher: MicroBatcher[Loaded] = MicroBatcher(self._run, self.batch, executor, self._count_batch)
+
+    @property
+    def ready(self) -> bool:
+        """True once a version is loaded."""
+        return self.current is not None
+
+    @property
+    def version(self) -> str:
+        """The version answering now (the declared one until something is loaded)."""
+        return self.current.version if self.current is not None else self.declared_version
+
+    @property
+    def follows_alias(self) -> bool:
+        """True when the URI is an alias the server re-resolves on every refresh."""
+        try:
+            return parse_model_uri(self.uri).kind == "alias"
+        except KeelError:
+            return False
+
+    @property
+    def platform(self) -> str:
+        """The v2 ``platform``: ``keel_<flavor>``."""
+        return f"keel_{self.current.model.flavor.name}" if self.current is not None else ""
+
+    def require(self) -> Loaded:
+        """The loaded snapshot, or :class:`Unavailable` saying why there is none."""
+        current = self.current
+        if current is None:
+            raise Unavailable(f"model {self.name!r} is not ready: {self.error}", field="model")
+        return current
+
+    def load(self) -> Loaded:
+        """Load the version the URI points at now (blocking; call it off the event loop)."""
+        import keel
+
+        uri, version = resolve_version(self.uri)
+        return Loaded(keel.load_model(uri), version or self.declared_version)
+
+    def swap(self, loaded: Loaded) -> None:
+        """Make ``loaded`` answer every request that starts from now on."""
+        self.current, self.error = loaded, None
+
+    def fail(self, exc: BaseException) -> None:
+        """Record why loading failed; a version already loaded keeps answering."""
+        self.error = f"{type(exc).__name__}: {exc}"
+        log.error("model %r failed to load from %s: %s", self.name, self.uri, self.error)
+
+    async def predict(self, data: Any) -> tuple[Any, Loaded]:
+        """Check ``data`` against the signature (a 400 naming the column) and predict, batching when enabled."""
+        current = self.require()
+        data = enforce(current.model.signature, data)
+        if self.batch.enabled:
+            return await self._batcher.submit(current, data, row_count(data)), current
+        if self._predict_s < INLINE_BELOW_S:
+            predictions = self._run(current, data)
+        else:
+            import asyncio
+
+            predictions = await asyncio.get_running_loop().run_in_executor(self._executor, self._run, current, data)
+        self._count_batch(row_count(data))
+        return predictions, current
+
+    def _run(self, current: Loaded, data: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return current.model.flavor.predict(current.model.model, data)
+        except KeelError:
+            raise
+        except Exception as exc:
+            raise PredictionFailed(f"model {self.name!r} version {current.version} failed to predict: "
+                                   f"{type(exc).__name__}: {exc}", field="model") from exc
+        finally:
+            elapsed = time.perf_counter() - start
+            self._predict_s = elapsed if self._predict_s == 0 else 0.8 * self._predict_s + 0.2 * elapsed
+
+    def _count_batch(self, rows: int) -> None:
+        if self._on_batch is not None:
+            self._on_batch(self.name, self.version, rows)
+
+
+def missing(name: str, version: str | None, served: list[str]) -> NotFound:
+    """The error for a model or version this server does not serve, listing what it does serve."""
+    what = f"model {name!r}" + (f" version {version!r}" if version is not None else "")
+    return NotFound(f"{what} is not served here; this server serves {', '.join(served) or 'nothing yet'}",
+                    field="version" if version is not None else "name")
