@@ -22,12 +22,11 @@ import datetime as dt
 import json
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,19 +35,8 @@ import httpx
 import numpy as np
 
 from bench_results import write_section
-from bench_support import (
-    HERE,
-    HOST,
-    BenchError,
-    Server,
-    clean_env,
-    fmt_int,
-    free_port,
-    log,
-    machine_note,
-    package_version,
-    wait_idle,
-)
+from bench_support import HERE, BenchError, Server, clean_env, fmt_int, log, machine_note, package_version
+from model_servers import batching_supported, bento_server, keel_server, mlflow_server
 
 COLUMNS = [f"f{i}" for i in range(20)]
 CHECK_ROWS = 200
@@ -59,22 +47,6 @@ with open(sys.argv[1], "rb") as f:
 example = pd.DataFrame(pickle.loads(bytes.fromhex(sys.argv[3])))
 mlflow.sklearn.save_model(model, sys.argv[2], input_example=example, serialization_format="cloudpickle")
 """
-BENTO_SERVICE = '''
-import os, pickle
-import bentoml
-import pandas as pd
-
-@bentoml.service(workers=int(os.environ["BENCH_WORKERS"]))
-class Classifier:
-    def __init__(self) -> None:
-        with open(os.environ["BENCH_MODEL_PICKLE"], "rb") as f:
-            self.model = pickle.load(f)
-
-    @bentoml.api(route="/invocations")
-    def invocations(self, dataframe_split: dict) -> dict:
-        frame = pd.DataFrame(dataframe_split["data"], columns=dataframe_split["columns"])
-        return {"predictions": self.model.predict(frame).tolist()}
-'''
 
 
 def _logreg(seed: int) -> Any:
@@ -179,94 +151,12 @@ def _write_bodies(work: Path, name: str, row: Any) -> dict[str, Path]:
     return paths
 
 
-# ------------------------------------------------------------------------------------------------------ servers
-
-
-@contextlib.contextmanager
-def _serving(name: str, cmd: list[str], env: dict[str, str], workdir: Path, port: int, health: str,
-             timeout_s: float = 180.0) -> Iterator[Server]:
-    """Start a model server in its own process group, wait until ``health`` answers 200 and it idles; stop it."""
-    log_path = workdir / f"{name}-{port}.log"
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server(name, proc, f"http://{HOST}:{port}", log_path)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not _healthy(f"{server.url}{health}"):
-            if proc.poll() is not None:
-                raise BenchError(f"{name} exited with code {proc.returncode}:\n{server.log_tail()}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name} not healthy after {timeout_s:.0f} s:\n{server.log_tail()}")
-            time.sleep(0.2)
-        wait_idle(server)
-        yield server
-    finally:
-        _stop_group(proc)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL, to the process group we started: the server and its workers."""
-    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(wait_s)
-            return
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def batching_supported() -> bool:
-    """Whether this Keel's ``keel serve`` offers adaptive batching (``--max-batch-size``)."""
-    out = subprocess.run([sys.executable, "-m", "keel", "serve", "--help"], capture_output=True, text=True,
-                         env=clean_env({"COLUMNS": "200"}), timeout=120)
-    return "--max-batch-size" in out.stdout
-
-
-def _keel_server(model: Prepared, workers: int, batching: tuple[int, float] | None, home: Path,
-                 work: Path) -> contextlib.AbstractContextManager[Server]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "keel", "serve", model.keel_uri, "--host", HOST, "--port", str(port),
-           "--workers", str(workers)]
-    if batching is not None:
-        cmd += ["--max-batch-size", str(batching[0]), "--max-wait-ms", str(batching[1])]
-    return _serving("keel", cmd, clean_env({"KEEL_HOME": str(home)}), work, port, "/ping")
-
-
-def _mlflow_server(python: str, model: Prepared, workers: int, work: Path) -> contextlib.AbstractContextManager[Server]:
-    port = free_port()
-    bin_dir = Path(python).absolute().parent
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", str(model.mlflow_dir), "--env-manager", "local",
-           "-h", HOST, "-p", str(port), "-w", str(workers)]
-    env = clean_env({"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}, path_prefix=bin_dir)  # it runs uvicorn from PATH
-    return _serving("mlflow", cmd, env, work, port, "/ping")
-
-
-def _bento_server(python: str, model: Prepared, workers: int, work: Path) -> contextlib.AbstractContextManager[Server]:
-    port = free_port()
-    service_dir = work / "bento"
-    service_dir.mkdir(exist_ok=True)
-    (service_dir / "service.py").write_text(BENTO_SERVICE)
-    bin_dir = Path(python).absolute().parent
-    cmd = [str(bin_dir / "bentoml"), "serve", "service:Classifier", "--host", HOST, "--port", str(port)]
-    env = clean_env({"BENCH_MODEL_PICKLE": str(model.pickle_path), "BENCH_WORKERS": str(workers),
-                     "BENTOML_HOME": str(work / "bentoml-home"), "BENTOML_DO_NOT_TRACK": "true"},
-                    path_prefix=bin_dir)
-    return _serving("bentoml", cmd, env, service_dir, port, "/readyz")
-
-
 # ---------------------------------------------------------------------------------------------------- measuring
 
 
 def _check(server: Server, model: Prepared, v2_name: str | None) -> None:
     """The server's answers on CHECK_ROWS rows (and the benchmark's single row) equal the model's predictions."""
-    routes = [("/invocations", {"dataframe_split": model.check})]
+    routes: list[tuple[str, dict[str, Any]]] = [("/invocations", {"dataframe_split": model.check})]
     if v2_name is not None:
         data = np.asarray(model.check["data"], dtype=float)
         tensor = {"name": "input-0", "shape": list(data.shape), "datatype": "FP64", "data": data.ravel().tolist()}
@@ -356,17 +246,17 @@ def _measure_model(plan: Plan, model: Prepared, home: Path, work: Path) -> list[
     for workers in plan.workers:
         for batching in [None, plan.batching] if plan.batching else [None]:
             tag = f"max {batching[0]} rows / {batching[1]:g} ms" if batching else "off"
-            with _keel_server(model, workers, batching, home, work) as server:
+            with keel_server(model.keel_uri, workers, batching, home, work) as server:
                 _check(server, model, f"bench-{model.name}")
                 run(server, "keel", workers, "invocations", tag, keel_n)
                 if workers == 1 and batching is None:
                     run(server, "keel", workers, "v2", tag, keel_n)
-        if plan.anchors_python:
-            with _mlflow_server(plan.anchors_python, model, workers, work) as server:
+        if plan.anchors_python and model.mlflow_dir:
+            with mlflow_server(plan.anchors_python, model.mlflow_dir, workers, work) as server:
                 _check(server, model, None)
                 run(server, "mlflow", workers, "invocations", "off", other_n)
         if plan.bentoml_python:
-            with _bento_server(plan.bentoml_python, model, workers, work) as server:
+            with bento_server(plan.bentoml_python, model.pickle_path, workers, work) as server:
                 _check(server, model, None)
                 run(server, "bentoml", workers, "invocations", "off", other_n)
     return rows
@@ -384,25 +274,27 @@ def _ratio_lines(rows: list[Row]) -> list[tuple[str, str, float, float, bool]]:
         keel = [r for r in mine if r.server == "keel" and r.route == "/invocations"]
         if not mlflow or not keel:
             continue
-        pairs = [(f"{w} worker(s) each, no batching", _find(keel, w, "off"), _find(mlflow, w, "off"))
+        pairs = [(f"{_workers(w)} each, no batching", _find(keel, w), _find(mlflow, w))
                  for w in sorted({r.workers for r in mlflow})]
-        pairs.append(("best of each", max(keel, key=lambda r: r.rps), max(mlflow, key=lambda r: r.rps)))
+        best_keel, best_mlflow = max(keel, key=lambda r: r.rps), max(mlflow, key=lambda r: r.rps)
+        batching = "" if best_keel.batching == "off" else f", batching {best_keel.batching}"
+        pairs.append((f"best of each: Keel {_workers(best_keel.workers)}{batching}; MLflow "
+                      f"{_workers(best_mlflow.workers)}", best_keel, best_mlflow))
         for what, k, m in pairs:
             if k is None or m is None:
                 continue
             ratio, p99 = k.rps / m.rps, m.result["p99_ms"] / k.result["p99_ms"]
             met = ratio >= 5 and (model != "LogisticRegression" or k.result["p99_ms"] < 10)
-            out.append((model, f"{what} (Keel: {_config(k)})", ratio, p99, met))
+            out.append((model, what, ratio, p99, met))
     return out
 
 
-def _find(rows: list[Row], workers: int, batching: str) -> Row | None:
-    return next((r for r in rows if r.workers == workers and r.batching == batching), None)
+def _find(rows: list[Row], workers: int) -> Row | None:
+    return next((r for r in rows if r.workers == workers and r.batching == "off"), None)
 
 
-def _config(row: Row) -> str:
-    batching = "" if row.batching == "off" else f", batching {row.batching}"
-    return f"{row.workers} worker(s){batching}"
+def _workers(count: int) -> str:
+    return f"{count} worker{'s' if count > 1 else ''}"
 
 
 _HEAD = ("model", "server", "workers", "route", "batching", "requests", "req/s", "rows/s", "rows/predict", "p50 ms",
@@ -480,6 +372,8 @@ def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float
     notes[0] += f", scikit-learn {package_version(sys.executable, 'scikit-learn')} on every side."
     cpu = max((r.result["loadgen_cpu"] for r in rows), default=0.0)
     notes += [
+        "`keel serve` ran with its defaults (prediction log on, as `--log-predictions` is the default) plus "
+        "`--workers` and, on the batching rows, `--max-batch-size`/`--max-wait-ms`.",
         f"Requests per row: Keel {plan.requests:,}, MLflow/BentoML {plan.mlflow_requests:,} for the "
         f"LogisticRegression; a quarter of that for the forest; warm-up {plan.warmup:,} (a quarter for the forest).",
         f"The load generator (asyncio + uvloop, raw HTTP/1.1) used at most {cpu:.0%} of a core; on 2 cores it "

@@ -94,6 +94,7 @@ def test_failing_shadow_never_changes_the_answer_and_is_logged(serve: object) ->
     log = keel.predictions("prod")
     answered = log[~log["shadow"]]
     assert len(answered) == 10 and set(answered["model_version"]) == {"2"}
+    assert set(answered["input.a"]) == {0.5} and set(answered["input.b"]) == {1.5}  # what was asked is logged
     shadows = log[log["shadow"]]
     failed = shadows[shadows["model_name"] == "failing"]
     assert len(failed) == 10 and set(failed["status"]) == {422}

@@ -19,7 +19,8 @@ def serve(
     port: int = typer.Option(8080, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Uvicorn worker processes (each loads the model)."),
     max_batch_size: int = typer.Option(None, min=1, help="Stack concurrent requests into predict calls of up to N "
-                                       "rows (default: off, or the deployment's setting)."),
+                                       "rows; 1 turns batching off (default: 64 with no added wait, or the "
+                                       "deployment's setting)."),
     max_wait_ms: float = typer.Option(None, min=0, help="Longest a request waits for a batch to fill."),
     poll_interval: float = typer.Option(10.0, min=0, help="Seconds between checks for a moved alias or a new "
                                         "deployment revision (0: never)."),

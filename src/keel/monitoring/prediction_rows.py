@@ -92,10 +92,22 @@ def _frame_text(frame: pd.DataFrame) -> list[bytes]:
     return [_dumps(dict(zip(names, row, strict=False))) for row in frame.to_numpy(dtype=object).tolist()]
 
 
+def _numpy_columns(inputs: Any) -> bool:
+    """True for ``{name: 1-D array}`` with every array of one length."""
+    if not isinstance(inputs, Mapping) or not inputs:
+        return False
+    arrays = list(inputs.values())
+    return all(isinstance(a, np.ndarray) and a.ndim == 1 and len(a) == len(arrays[0]) for a in arrays)
+
+
 def input_rows(inputs: Any) -> list[bytes]:
     """The JSON text of each input row (a DataFrame; other tabular shapes go through ``pd.DataFrame``)."""
     if inputs is None:
         return [_NULL]
+    if _numpy_columns(inputs):
+        names = [str(k) for k in inputs]  # equal-length 1-D columns: no DataFrame needed
+        rows = zip(*(v.tolist() for v in inputs.values()), strict=True)
+        return [_dumps(dict(zip(names, row, strict=True))) for row in rows] or [_NULL]
     if not isinstance(inputs, pd.DataFrame):
         try:
             inputs = pd.DataFrame(inputs)

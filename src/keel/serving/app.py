@@ -20,7 +20,10 @@ model that raises is a 422 carrying the model's message, never a 500.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,10 +35,11 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 
 from keel.asgi import OrjsonResponse, install_error_handlers
 from keel.errors import KeelError, Unavailable
-from keel.serving.batching import BatchConfig
+from keel.serving.batching import ADAPTIVE, BatchConfig
 from keel.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from keel.serving.protocols import (
     BINARY_HEADER,
@@ -49,7 +53,9 @@ from keel.serving.protocols import (
 )
 from keel.serving.runtime import ServingRuntime
 
-__all__ = ["SERVE_OPTIONS_ENV", "ServeOptions", "create_serving_app", "create_serving_app_from_env"]
+__all__ = ["SERVE_OPTIONS_ENV", "ServeOptions", "ServingApp", "create_serving_app", "create_serving_app_from_env"]
+
+log = logging.getLogger("keel.serving")
 
 #: The environment variable ``keel serve`` puts its options in (JSON) for the uvicorn factory in every worker.
 SERVE_OPTIONS_ENV = "KEEL_SERVE_OPTIONS"
@@ -69,12 +75,11 @@ class ServeOptions:
     log_predictions: bool = True
 
     def batch(self) -> BatchConfig | None:
-        """The batching knobs given explicitly (``None``: a deployment's own, or off for a single model)."""
+        """The batching knobs given explicitly (``None``: a deployment's own, or :data:`ADAPTIVE` for one model)."""
         if self.max_batch_size is None and self.max_wait_ms is None:
             return None
-        defaults = BatchConfig()
-        return BatchConfig(self.max_batch_size or defaults.max_batch_size,
-                           defaults.max_wait_ms if self.max_wait_ms is None else self.max_wait_ms)
+        return BatchConfig(self.max_batch_size or ADAPTIVE.max_batch_size,
+                           ADAPTIVE.max_wait_ms if self.max_wait_ms is None else self.max_wait_ms)
 
     def to_env(self) -> str:
         """These options as the JSON the factory reads."""
@@ -84,7 +89,7 @@ class ServeOptions:
 def create_serving_app(model_uri: str | None = None, name: str | None = None, *, deployment: str | None = None,
                        max_batch_size: int | None = None, max_wait_ms: float | None = None,
                        poll_interval_s: float = 10.0, log_predictions: bool = True,
-                       prediction_log: Any = None) -> FastAPI:
+                       prediction_log: Any = None) -> ServingApp:
     """An ASGI app serving ``model_uri`` (or ``deployment``), loaded at startup and kept current every
     ``poll_interval_s`` seconds (0 turns polling off). Predictions go to the prediction log unless
     ``log_predictions`` is false; pass ``prediction_log`` to use your own."""
@@ -92,7 +97,7 @@ def create_serving_app(model_uri: str | None = None, name: str | None = None, *,
     return _build(options, prediction_log)
 
 
-def create_serving_app_from_env() -> FastAPI:
+def create_serving_app_from_env() -> ServingApp:
     """The uvicorn factory for ``keel serve``: options come from ``KEEL_SERVE_OPTIONS``."""
     raw = os.environ.get(SERVE_OPTIONS_ENV)
     if not raw:
@@ -100,7 +105,7 @@ def create_serving_app_from_env() -> FastAPI:
     return _build(ServeOptions(**orjson.loads(raw)), None)
 
 
-def _build(options: ServeOptions, prediction_log: Any) -> FastAPI:
+def _build(options: ServeOptions, prediction_log: Any) -> ServingApp:
     metrics = ServingMetrics()
     if prediction_log is None and options.log_predictions:
         from keel.monitoring import PredictionLog
@@ -127,7 +132,94 @@ def _build(options: ServeOptions, prediction_log: Any) -> FastAPI:
     install_error_handlers(app)
     _add_v2_routes(app, runtime, metrics)
     _add_mlflow_routes(app, runtime, metrics)
-    return app
+    return ServingApp(app, runtime, metrics)
+
+
+# ------------------------------------------------------------------------------------------------ prediction routes
+
+
+_INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+
+
+class ServingApp:
+    """The ASGI app ``keel serve`` runs: ``POST /invocations`` and ``POST /v2/models/…/infer`` are answered here
+    directly (the hot path skips the framework's routing and middleware), everything else by the FastAPI app."""
+
+    def __init__(self, app: FastAPI, runtime: ServingRuntime, metrics: ServingMetrics) -> None:
+        self.app, self.runtime, self.metrics = app, runtime, metrics
+
+    @property
+    def state(self) -> Any:
+        """The FastAPI app's state (``runtime``, ``metrics``)."""
+        return self.app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            if path == "/invocations":
+                await self._answer(invocations(Request(scope, receive), self.runtime, self.metrics), scope, send)
+                return
+            match = _INFER.fullmatch(path)
+            if match is not None:
+                request = Request(scope, receive)
+                await self._answer(infer(request, self.runtime, self.metrics, *match.groups()), scope, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _answer(pending: Awaitable[Response], scope: Scope, send: Send) -> None:
+        try:
+            response = await pending
+        except Exception:  # a bug of ours: answer 500 with a body, never a traceback
+            log.exception("prediction request failed")
+            response = OrjsonResponse({"error": "internal error; see the server log"}, status_code=500)
+        await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _is_json(content_type: str | None) -> bool:
+    return content_type is None or "json" in content_type
+
+
+async def invocations(request: Request, runtime: ServingRuntime, metrics: ServingMetrics) -> Response:
+    """``POST /invocations``: MLflow's scoring protocol."""
+    async def handle() -> tuple[Response, str, str]:
+        served = runtime.table.variants[0].require()
+        raw, content_type = await request.body(), request.headers.get("content-type")
+        data: Any = None
+        if served.fast is not None and _is_json(content_type):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                body = orjson.loads(raw)
+                data = served.fast.from_invocations(body) if isinstance(body, dict) else None
+        if data is None:
+            data = decode_invocations(raw, content_type, column_names(served.model.signature))
+        answer = await runtime.predict(data, name=runtime.name, sticky=_sticky(request, runtime))
+        return (OrjsonResponse(encode_invocations(answer.predictions), headers=answer.headers), answer.served.name,
+                answer.loaded.version)
+
+    return await _timed(runtime, metrics, "invocations", runtime.name, handle, _mlflow_error)
+
+
+async def infer(request: Request, runtime: ServingRuntime, metrics: ServingMetrics, name: str,
+                version: str | None = None) -> Response:
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: Open Inference Protocol v2."""
+    async def handle() -> tuple[Response, str, str]:
+        table = runtime.select(name, version)
+        body = read_v2_body(await request.body(), request.headers.get(BINARY_HEADER))
+        served = table.variants[0].require()
+        data: Any = served.fast.from_v2(body) if served.fast is not None else None
+        if data is None:
+            data = decode_v2_request(body, column_names(served.model.signature))
+        request_id = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
+        answer = await runtime.predict(data, name=name, version=version, request_id=request_id,
+                                       sticky=_sticky(request, runtime, body.get("parameters")))
+        payload = encode_v2_response(answer.predictions, answer.served.name, answer.loaded.version, request_id)
+        return OrjsonResponse(payload, headers=answer.headers), answer.served.name, answer.loaded.version
+
+    return await _timed(runtime, metrics, "v2", name, handle, _v2_error)
 
 
 def _sticky(request: Request, runtime: ServingRuntime, parameters: Any = None) -> str | None:
@@ -167,6 +259,7 @@ def _v2_error(exc: KeelError) -> dict[str, Any]:
 
 
 def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetrics) -> None:
+    """The v2 routes but ``POST …/infer``, which :class:`ServingApp` answers."""
     from keel import __version__
 
     @app.get("/v2")
@@ -200,20 +293,6 @@ def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetric
         ok = all(v.ready for v in table.variants)
         return OrjsonResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
 
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
-        async def handle() -> tuple[Response, str, str]:
-            table = runtime.select(name, version)
-            body = read_v2_body(await request.body(), request.headers.get(BINARY_HEADER))
-            served = table.variants[0].require()
-            frame = decode_v2_request(body, column_names(served.model.signature))
-            request_id = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
-            answer = await runtime.predict(frame, name=name, version=version, request_id=request_id,
-                                           sticky=_sticky(request, runtime, body.get("parameters")))
-            payload = encode_v2_response(answer.predictions, answer.served.name, answer.loaded.version, request_id)
-            return OrjsonResponse(payload, headers=answer.headers), answer.served.name, answer.loaded.version
-
-        return await _timed(runtime, metrics, "v2", name, handle, _v2_error)
-
     @app.post("/v2/repository/models/{name}/load")
     async def load(name: str) -> Response:
         runtime.select(name)
@@ -224,7 +303,6 @@ def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetric
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         app.add_api_route(prefix, metadata, methods=["GET"])
         app.add_api_route(f"{prefix}/ready", model_ready, methods=["GET"])
-        app.add_api_route(f"{prefix}/infer", infer, methods=["POST"])
 
 
 # --------------------------------------------------------------------------------------------------------- MLflow
@@ -239,19 +317,8 @@ def _mlflow_error(exc: KeelError) -> dict[str, Any]:
 
 
 def _add_mlflow_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetrics) -> None:
+    """Everything of MLflow's scoring protocol but ``POST /invocations``, which :class:`ServingApp` answers."""
     from keel import __version__
-
-    @app.post("/invocations")
-    async def invocations(request: Request) -> Response:
-        async def handle() -> tuple[Response, str, str]:
-            served = runtime.table.variants[0].require()
-            data = decode_invocations(await request.body(), request.headers.get("content-type"),
-                                      column_names(served.model.signature))
-            answer = await runtime.predict(data, name=runtime.name, sticky=_sticky(request, runtime))
-            body = encode_invocations(answer.predictions)
-            return OrjsonResponse(body, headers=answer.headers), answer.served.name, answer.loaded.version
-
-        return await _timed(runtime, metrics, "invocations", runtime.name, handle, _mlflow_error)
 
     @app.get("/ping")
     @app.get("/health")

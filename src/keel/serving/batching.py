@@ -23,7 +23,7 @@ import pandas as pd
 
 from keel.errors import InvalidInput
 
-__all__ = ["BatchConfig", "MicroBatcher", "split_rows", "stack_rows"]
+__all__ = ["ADAPTIVE", "BatchConfig", "MicroBatcher", "split_rows", "stack_rows"]
 
 K = TypeVar("K")
 
@@ -48,6 +48,11 @@ class BatchConfig:
     def enabled(self) -> bool:
         """True when requests may be stacked."""
         return self.max_batch_size > 1
+
+
+#: What a single model is served with when nothing is configured: batches form from the requests that queued while
+#: the previous predict call ran, with no added wait — under load calls grow, a lone request never waits.
+ADAPTIVE = BatchConfig(max_batch_size=64, max_wait_ms=0.0)
 
 
 def stack_rows(parts: Sequence[Any]) -> Any | None:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,6 +19,7 @@ from keel.registry.model_files import LoadedModel
 from keel.registry.signature import enforce
 from keel.registry.uris import parse_model_uri
 from keel.serving.batching import BatchConfig, MicroBatcher
+from keel.serving.fastlane import NumericTable, Rows
 from keel.serving.protocols import row_count
 
 __all__ = ["Loaded", "PredictionFailed", "ServedModel", "describe_uri", "resolve_version"]
@@ -39,10 +40,14 @@ class PredictionFailed(KeelError):
 
 @dataclass(frozen=True)
 class Loaded:
-    """A model loaded at one version: what answers a request."""
+    """A model loaded at one version: what answers a request (``fast``: its numeric-table fast lane, if any)."""
 
     model: LoadedModel
     version: str
+    fast: NumericTable | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fast", NumericTable.from_signature(self.model.signature))
 
 
 def describe_uri(model_uri: str) -> tuple[str, str]:
@@ -86,6 +91,8 @@ class ServedModel:
         self._predict_s = 0.0
         self._on_batch = on_batch
         self._batcher: MicroBatcher[Loaded] = MicroBatcher(self._run, self.batch, executor, self._count_batch)
+        self._rows_batcher: MicroBatcher[Loaded] = MicroBatcher(self._run_rows, self.batch, executor,
+                                                                self._count_batch)
 
     @property
     def ready(self) -> bool:
@@ -134,19 +141,33 @@ class ServedModel:
         log.error("model %r failed to load from %s: %s", self.name, self.uri, self.error)
 
     async def predict(self, data: Any) -> tuple[Any, Loaded]:
-        """Check ``data`` against the signature (a 400 naming the column) and predict, batching when enabled."""
+        """Check ``data`` against the signature (a 400 naming the column) and predict, batching when enabled.
+        Fast-lane :class:`Rows` decoded for this model's columns skip the check: decoding already did it."""
         current = self.require()
+        if isinstance(data, Rows):
+            if data.table.same_as(current.fast):
+                return await self._dispatch(self._rows_batcher, self._run_rows, current, data.values), current
+            data = data.frame()
         data = enforce(current.model.signature, data)
+        return await self._dispatch(self._batcher, self._run, current, data), current
+
+    async def _dispatch(self, batcher: MicroBatcher[Loaded], run: Callable[[Loaded, Any], Any], current: Loaded,
+                        data: Any) -> Any:
+        rows = row_count(data)
         if self.batch.enabled:
-            return await self._batcher.submit(current, data, row_count(data)), current
+            return await batcher.submit(current, data, rows)
         if self._predict_s < INLINE_BELOW_S:
-            predictions = self._run(current, data)
+            predictions = run(current, data)
         else:
             import asyncio
 
-            predictions = await asyncio.get_running_loop().run_in_executor(self._executor, self._run, current, data)
-        self._count_batch(row_count(data))
-        return predictions, current
+            predictions = await asyncio.get_running_loop().run_in_executor(self._executor, run, current, data)
+        self._count_batch(rows)
+        return predictions
+
+    def _run_rows(self, current: Loaded, values: Any) -> Any:
+        assert current.fast is not None
+        return self._run(current, current.fast.frame(values))
 
     def _run(self, current: Loaded, data: Any) -> Any:
         start = time.perf_counter()

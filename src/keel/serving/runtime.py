@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from keel.errors import KeelError
-from keel.serving.batching import BatchConfig
+from keel.serving.batching import ADAPTIVE, BatchConfig
+from keel.serving.fastlane import Rows
 from keel.serving.model import Loaded, ServedModel, describe_uri, missing, resolve_version
 from keel.serving.router import RouteTable
 
@@ -60,7 +61,7 @@ class ServingRuntime:
         if model_uri is not None:
             default_name, version = describe_uri(model_uri)
             self.name = name or default_name
-            only = self._served(model_uri, self.name, version, batch or BatchConfig())
+            only = self._served(model_uri, self.name, version, batch or ADAPTIVE)
             self.table: RouteTable[ServedModel] = RouteTable((only,), (1.0,))
         else:
             self.name = name or str(deployment)
@@ -140,7 +141,8 @@ class ServingRuntime:
             return
         try:
             self.prediction_log.record(request_id=request_id, deployment=self.name, model_name=model,
-                                       model_version=version, inputs=data, outputs=predictions,
+                                       model_version=version,
+                                       inputs=data.columns() if isinstance(data, Rows) else data, outputs=predictions,
                                        latency_ms=latency_ms, shadow=shadow, status=status)
         except Exception as exc:  # the log must never break serving
             log.warning("prediction log refused a record: %s", exc)
