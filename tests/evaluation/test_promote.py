@@ -136,8 +136,9 @@ def test_evaluate_logs_metrics_and_artifacts_to_a_run(sdk: str, cancer: pd.DataF
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"):
         assert run.metrics[key].value == pytest.approx(result.metrics[key])
     assert run.tags["keel.evaluation.task"] == "classification"
-    assert run.tags["keel.evaluation.plots"] in ("png", "json: matplotlib is not installed, so plot data is "
-                                                 "logged as JSON")
+    assert run.tags["keel.evaluation.plots"] == "png"  # matplotlib is in the dev extras
+    png = get_backend().artifacts.get_bytes(f"{run.info.artifact_uri}/evaluation/roc_curve.png")
+    assert png.startswith(b"\x89PNG") and len(png) > 1_000
     artifacts = get_backend().artifacts
     confusion = json.loads(artifacts.get_bytes(f"{run.info.artifact_uri}/evaluation/confusion_matrix.json"))
     assert confusion["labels"] == [0, 1] and sum(map(sum, confusion["matrix"])) == len(cancer)
