@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from keel import __version__
-from keel.cli import deploy, experiments, models, predict, runs, serve, server
+from keel.cli import data, deploy, experiments, models, predict, runs, serve, server
 from keel.errors import KeelError
 
 __all__ = ["app", "main"]
@@ -19,6 +19,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(data.app, name="data")
 app.command("server")(server.serve)
 app.command("serve")(serve.serve)
 app.command("predict")(predict.predict)

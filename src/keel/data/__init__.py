@@ -1,0 +1,24 @@
+"""Data: ingestion connectors (sources), dataset versioning with remotes (versions), and validation as a gate.
+
+Names load on first use, so importing :mod:`keel.data` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# One entry per line: "public name": "module under keel.data".
+_LAZY: dict[str, str] = {
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.data' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"keel.data.{module}"), name)
+
+
+__all__ = sorted(_LAZY)
