@@ -7,8 +7,9 @@ wrapped in a BentoML service. Each server's answers are checked against the mode
 ``loadgen.py`` (its own process: 32 keep-alive connections on loopback, a bounded request count, warm-up excluded)
 sends the same single-row ``dataframe_split`` JSON to ``/invocations`` (and a single-row tensor to Keel's v2
 ``/infer``). Reported: req/s, rows/s, p50/p99 and the Keel/MLflow ratios. Target: Keel >= 5x MLflow's throughput and
-Keel's p99 < 10 ms for the LogisticRegression. Keel's adaptive batching rows run when ``keel serve --help`` offers
-``--max-batch-size``. Any non-2xx answer fails the run.
+Keel's p99 < 10 ms for the LogisticRegression. When ``keel serve --help`` offers ``--max-batch-size``, Keel runs
+with batching off (``--max-batch-size 1``), with its defaults, and with ``--max-batch-size``/``--max-wait-ms`` as
+given here. Any non-2xx answer fails the run.
 
 ``--quick`` serves the LogisticRegression with Keel alone on a few hundred requests (a smoke test; writes nothing).
 Figures go to the "serving" section of ``benchmarks/RESULTS.md``.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import pickle
@@ -40,6 +42,7 @@ from model_servers import batching_supported, bento_server, keel_server, mlflow_
 
 COLUMNS = [f"f{i}" for i in range(20)]
 CHECK_ROWS = 200
+DEFAULT = "default"  # the batching label of Keel run without batching flags
 MLFLOW_SAVE = """
 import pickle, sys, pandas as pd, mlflow.sklearn
 with open(sys.argv[1], "rb") as f:
@@ -220,7 +223,7 @@ class Plan:
     warmup: int
     concurrency: int
     workers: list[int]
-    batching: tuple[int, float] | None
+    keel_configs: list[tuple[str, list[str]]]  # (label, keel serve flags)
     anchors_python: str | None
     bentoml_python: str | None
 
@@ -244,12 +247,11 @@ def _measure_model(plan: Plan, model: Prepared, home: Path, work: Path) -> list[
         log(f"    {result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
 
     for workers in plan.workers:
-        for batching in [None, plan.batching] if plan.batching else [None]:
-            tag = f"max {batching[0]} rows / {batching[1]:g} ms" if batching else "off"
-            with keel_server(model.keel_uri, workers, batching, home, work) as server:
+        for tag, flags in plan.keel_configs:
+            with keel_server(model.keel_uri, workers, flags, home, work) as server:
                 _check(server, model, f"bench-{model.name}")
                 run(server, "keel", workers, "invocations", tag, keel_n)
-                if workers == 1 and batching is None:
+                if workers == plan.workers[0] and tag == DEFAULT:
                     run(server, "keel", workers, "v2", tag, keel_n)
         if plan.anchors_python and model.mlflow_dir:
             with mlflow_server(plan.anchors_python, model.mlflow_dir, workers, work) as server:
@@ -274,11 +276,10 @@ def _ratio_lines(rows: list[Row]) -> list[tuple[str, str, float, float, bool]]:
         keel = [r for r in mine if r.server == "keel" and r.route == "/invocations"]
         if not mlflow or not keel:
             continue
-        pairs = [(f"{_workers(w)} each, no batching", _find(keel, w), _find(mlflow, w))
-                 for w in sorted({r.workers for r in mlflow})]
+        pairs = [(f"{_workers(w)} each, Keel batching {tag}", _find(keel, w, tag), _find(mlflow, w, "off"))
+                 for w in sorted({r.workers for r in mlflow}) for tag in (DEFAULT, "off")]
         best_keel, best_mlflow = max(keel, key=lambda r: r.rps), max(mlflow, key=lambda r: r.rps)
-        batching = "" if best_keel.batching == "off" else f", batching {best_keel.batching}"
-        pairs.append((f"best of each: Keel {_workers(best_keel.workers)}{batching}; MLflow "
+        pairs.append((f"best of each: Keel {_workers(best_keel.workers)}, batching {best_keel.batching}; MLflow "
                       f"{_workers(best_mlflow.workers)}", best_keel, best_mlflow))
         for what, k, m in pairs:
             if k is None or m is None:
@@ -289,8 +290,8 @@ def _ratio_lines(rows: list[Row]) -> list[tuple[str, str, float, float, bool]]:
     return out
 
 
-def _find(rows: list[Row], workers: int) -> Row | None:
-    return next((r for r in rows if r.workers == workers and r.batching == "off"), None)
+def _find(rows: list[Row], workers: int, batching: str) -> Row | None:
+    return next((r for r in rows if r.workers == workers and r.batching == batching), None)
 
 
 def _workers(count: int) -> str:
@@ -358,10 +359,23 @@ def _write(rows: list[Row], plan: Plan, notes: list[str]) -> None:
     write_section("serving", lines)
 
 
-def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float, float, float]) -> list[str]:
+def _source_state() -> tuple[str, str]:
+    """Keel's commit (read-only git) and a digest of every file under ``src/keel`` as it is on disk."""
+    root = HERE.parent
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted((root / "src" / "keel").rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return head.stdout.strip() or "unknown", digest.hexdigest()
+
+
+def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float, float, float],
+           source: tuple[str, str]) -> list[str]:
     from keel import __version__
 
-    notes = [f"Versions: Keel {__version__}"]
+    changed = source != _source_state()
+    notes = [f"Versions: Keel {__version__} (commit {source[0]}, source digest {source[1]}"
+             f"{'; its source CHANGED during the run, so the Keel rows mix versions' if changed else ''})"]
     if plan.anchors_python:
         notes[0] += (f", mlflow {package_version(plan.anchors_python, 'mlflow')} (`mlflow models serve "
                      "--env-manager local`, its uvicorn server; `-w` for the worker count, 1 by default)")
@@ -372,8 +386,9 @@ def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float
     notes[0] += f", scikit-learn {package_version(sys.executable, 'scikit-learn')} on every side."
     cpu = max((r.result["loadgen_cpu"] for r in rows), default=0.0)
     notes += [
-        "`keel serve` ran with its defaults (prediction log on, as `--log-predictions` is the default) plus "
-        "`--workers` and, on the batching rows, `--max-batch-size`/`--max-wait-ms`.",
+        "`keel serve` ran with its defaults (prediction log on) plus `--workers` and the batching column's flags: "
+        "`off` is `--max-batch-size 1`, `default` passes none (Keel's default batching), `max N rows / W ms` is "
+        "`--max-batch-size N --max-wait-ms W`. MLflow and BentoML do not batch these requests.",
         f"Requests per row: Keel {plan.requests:,}, MLflow/BentoML {plan.mlflow_requests:,} for the "
         f"LogisticRegression; a quarter of that for the forest; warm-up {plan.warmup:,} (a quarter for the forest).",
         f"The load generator (asyncio + uvloop, raw HTTP/1.1) used at most {cpu:.0%} of a core; on 2 cores it "
@@ -382,8 +397,8 @@ def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float
         "load when each row started. Other engineers' tests share the machine.".format(*load_before),
         f"The run took {(time.monotonic() - started) / 60:.1f} min.",
     ]
-    if plan.batching is None:
-        notes.append("`keel serve` had no `--max-batch-size` option in this run, so no batching rows.")
+    if len(plan.keel_configs) == 1:
+        notes.append("`keel serve` had no `--max-batch-size` option in this run: Keel ran unbatched only.")
     if not plan.bentoml_python:
         notes.append("BentoML was not measured (no `--bentoml-python`).")
     return notes
@@ -414,9 +429,13 @@ def _parse(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models or any(m not in MODELS for m in models):
         parser.error(f"--models takes names from {sorted(MODELS)}")
-    batching = (args.max_batch_size, args.max_wait_ms) if batching_supported() else None
+    configs: list[tuple[str, list[str]]] = [(DEFAULT, [])]
+    if batching_supported():
+        configs = [("off", ["--max-batch-size", "1"]), *configs,
+                   (f"max {args.max_batch_size} rows / {args.max_wait_ms:g} ms",
+                    ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)])]
     plan = Plan(models, args.requests, args.mlflow_requests, args.warmup, args.concurrency,
-                [int(w) for w in args.workers.split(",")], batching, args.anchors_python, args.bentoml_python)
+                [int(w) for w in args.workers.split(",")], configs, args.anchors_python, args.bentoml_python)
     return plan, args
 
 
@@ -426,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick and not args.anchors_python:
         print("bench_serving: --anchors-python is required without --quick (make bench sets it)", file=sys.stderr)
         return 2
-    started, load_before = time.monotonic(), os.getloadavg()
+    started, load_before, source = time.monotonic(), os.getloadavg(), _source_state()
     with tempfile.TemporaryDirectory(prefix="keel-bench-serving-") as tmp:
         work, home = Path(tmp), Path(tmp) / "home"
         for key in [k for k in os.environ if k.startswith("KEEL_")]:
@@ -437,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [row for model in prepared for row in _measure_model(plan, model, home, work)]
     _print(rows)
     if not args.quick and not args.no_write:
-        _write(rows, plan, _notes(plan, rows, started, load_before))
+        _write(rows, plan, _notes(plan, rows, started, load_before, source))
     return 0
 
 

@@ -83,17 +83,17 @@ def batching_supported() -> bool:
     """Whether this Keel's ``keel serve`` offers adaptive batching (``--max-batch-size``)."""
     out = subprocess.run([sys.executable, "-m", "keel", "serve", "--help"], capture_output=True, text=True,
                          env=clean_env({"COLUMNS": "200"}), timeout=120)
+    if out.returncode != 0:  # a broken Keel must not pass for one without batching
+        raise BenchError(f"keel serve --help failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
     return "--max-batch-size" in out.stdout
 
 
-def keel_server(uri: str, workers: int, batching: tuple[int, float] | None, home: Path,
+def keel_server(uri: str, workers: int, flags: list[str], home: Path,
                 work: Path) -> contextlib.AbstractContextManager[Server]:
-    """``keel serve URI`` with ``workers`` and, when given, adaptive batching (max rows, max wait in ms)."""
+    """``keel serve URI --workers N FLAGS`` (the flags set adaptive batching)."""
     port = free_port()
     cmd = [sys.executable, "-m", "keel", "serve", uri, "--host", HOST, "--port", str(port),
-           "--workers", str(workers)]
-    if batching is not None:
-        cmd += ["--max-batch-size", str(batching[0]), "--max-wait-ms", str(batching[1])]
+           "--workers", str(workers), *flags]
     return serving("keel", cmd, clean_env({"KEEL_HOME": str(home)}), work, port, "/ping")
 
 

@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import keel
+import keel.data
 
 EPOCHS = 20
 
@@ -28,7 +29,21 @@ EPOCHS = 20
 MODEL_NAME = "breast-cancer"
 
 
-def train(alpha: float, seed: int = 0) -> int:
+def snapshot_and_validate() -> keel.data.DatasetVersion:
+    """The training data becomes a dataset version, profiled into a check suite and validated (a CI gate)."""
+    home = keel.tracking.context.get_backend().settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    source = home / "breast_cancer.csv"
+    load_breast_cancer(as_frame=True).frame.to_csv(source, index=False)
+    version = keel.data.add(source, "breast-cancer-data", message="sklearn's bundled breast cancer set")
+    print(f"dataset {version.name}@v{version.number}: {version.row_count} rows, id {version.id}")
+    keel_cli("data", "profile", f"{version.name}@v{version.number}", "-o", str(home / "suite.yaml"))
+    keel_cli("data", "validate", f"{version.name}@v{version.number}", "--suite", str(home / "suite.yaml"),
+             "--html", str(home / "validation.html"))
+    return version
+
+
+def train(alpha: float, dataset: keel.data.DatasetVersion, seed: int = 0) -> int:
     """One tracked training run that logs and registers its model; returns the registered version."""
     data = load_breast_cancer(as_frame=True)
     x_train, x_val, y_train, y_val = train_test_split(data.data, data.target, test_size=0.25, random_state=seed)
@@ -37,7 +52,7 @@ def train(alpha: float, seed: int = 0) -> int:
     model = SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed)
     with keel.start_run(run_name=f"sgd-alpha-{alpha:g}"):
         keel.log_params({"model": "SGDClassifier", "alpha": alpha, "epochs": EPOCHS, "seed": seed})
-        keel.log_input(data.frame, context="training", name="breast_cancer")
+        keel.log_input(dataset, context="training")  # the run links to the dataset version
         classes = np.unique(y_train)
         for epoch in range(EPOCHS):
             model.partial_fit(x_train_s, y_train, classes=classes)
@@ -64,7 +79,8 @@ def holdout() -> pd.DataFrame:
 
 def main() -> None:
     keel.set_experiment("quickstart")
-    versions = [train(alpha) for alpha in (1e-4, 1e-3, 1e-2)]
+    dataset = snapshot_and_validate()
+    versions = [train(alpha, dataset) for alpha in (1e-4, 1e-3, 1e-2)]
     best = keel.search_runs("quickstart", order_by=["metrics.val_accuracy DESC"], max_results=1,
                             output_format="list")[0]
     print(f"\nlogged {len(versions)} runs and registered versions {versions}; best: {best.info.run_name} "

@@ -16,6 +16,8 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
+    assert "dataset breast-cancer-data@v1: 569 rows" in out  # the training data as a dataset version
+    assert "passed: " in out and "0 failed" in out and (tmp_path / ".keel" / "validation.html").is_file()
     assert "registered versions [1, 2, 3]" in out
     assert "runs (3)" in out and "val_accuracy" in out
     assert "-> @champion: PROMOTED" in out

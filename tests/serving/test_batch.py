@@ -398,3 +398,23 @@ def test_output_dir_keeps_only_listed_parts_that_exist(tmp_path: Path) -> None:
         out.write_part(i, pa.table({"x": [i]}))
     out.part(1).unlink()
     assert OutputDir(tmp_path / "out").prepare(manifest()) == {0, 2}
+
+
+def test_a_dataset_version_is_scored_and_linked(keel_home: Path, files: dict[str, Path], model_dir: Path,
+                                                iris: tuple[LogisticRegression, pd.DataFrame], tmp_path: Path) -> None:
+    import keel.data
+    from keel.store import open_database
+    from keel.store.lineage import edges_touching
+    from keel.tracking.context import get_backend
+
+    version = keel.data.add(files["parquet"], "iris-features")
+    result = batch_predict(str(model_dir), "iris-features@v1", tmp_path / "scored", chunk_rows=64)
+    scored = read_output(tmp_path / "scored")
+    assert result.rows == 150 and scored["prediction"].tolist() == iris[0].predict(iris[1]).tolist()
+    with open_database(get_backend().settings.resolved_db_url).read() as conn:
+        edges = {(e.src_kind, e.src_id, e.relation) for e in edges_touching(conn, "dataset_version", [version.id])}
+    assert ("dataset_version", version.id, "scored_by") in edges
+    again = batch_predict(str(model_dir), "iris-features@v1", tmp_path / "scored", chunk_rows=64)
+    assert again.chunks_skipped == again.chunks  # a version never changes: a rerun resumes, nothing is recomputed
+    with pytest.raises(NotFound):
+        batch_predict(str(model_dir), "iris-features@v9", tmp_path / "other")

@@ -27,7 +27,8 @@ __all__ = ["predict"]
 
 def predict(
     model_uri: str = typer.Argument(..., help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/PATH or a folder."),
-    input: str = typer.Option(..., "--input", "-i", help="A CSV file, a Parquet file or a directory of Parquet files."),
+    input: str = typer.Option(..., "--input", "-i", help="A CSV file, a Parquet file, a directory of Parquet files, "
+                              "or a dataset version NAME@vN."),
     output: str = typer.Option(..., "--output", "-o", help="Directory for part-NNNNN.parquet files."),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1, help="Rows scored per chunk (and per part)."),
     executor: str = typer.Option("local", "--executor", help="local, or ray (one task per chunk)."),

@@ -9,6 +9,22 @@ from typing import Any
 
 # One entry per line: "public name": "module under keel.data".
 _LAZY: dict[str, str] = {
+    "Suite": "validation",
+    "validate": "validate_run",
+    "profile": "validate_run",
+    "load_suite": "suite_yaml",
+    "ValidationResult": "validation_report",
+    "DatasetVersion": "versioning",
+    "add": "versioning",
+    "checkout": "versioning",
+    "get_version": "versioning",
+    "load": "versioning",
+    "versions": "versioning",
+    "record_validation": "versioning",
+    "validation_reports": "versioning",
+    "read": "sources",
+    "ingest": "sources",
+    "Source": "sources",
 }
 
 

@@ -21,7 +21,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,6 +72,7 @@ class FileInput:
     files: tuple[Path, ...]
     fingerprint: str
     csv_types: Mapping[str, pa.DataType] = field(default_factory=dict)
+    dataset_version: str | None = None  # the id, when the files are a checked-out dataset version
 
     def describe(self) -> dict[str, Any]:
         """Path, format, file count and fingerprint."""
@@ -79,7 +80,9 @@ class FileInput:
                 "fingerprint": self.fingerprint}
 
     def lineage_node(self) -> tuple[str, str]:
-        """``("file", "<abs path>@<fingerprint>")``."""
+        """``("dataset_version", id)`` for a dataset version, else ``("file", "<abs path>@<fingerprint>")``."""
+        if self.dataset_version is not None:
+            return "dataset_version", self.dataset_version
         return "file", f"{self.path}@{self.fingerprint}"
 
     def total_rows(self) -> int | None:
@@ -120,6 +123,8 @@ def open_input(source: str | Path, *, csv_types: Mapping[str, pa.DataType] | Non
     if not isinstance(source, str | Path) or not str(source):
         raise InvalidInput("input: give a CSV file, a Parquet file or a directory of Parquet files", field="input")
     path = Path(source).expanduser().resolve()
+    if not path.exists() and "@" in str(source):
+        return _dataset_input(str(source), csv_types)
     if not path.exists():
         raise NotFound(f"input {str(source)!r} does not exist; give a CSV file, a Parquet file or a directory of "
                        "Parquet files", field="input")
@@ -135,6 +140,18 @@ def open_input(source: str | Path, *, csv_types: Mapping[str, pa.DataType] | Non
         return FileInput(path, "parquet", (path,), _fingerprint(path, (path,)))
     raise InvalidInput(f"input {str(source)!r}: unsupported format; use .csv, .parquet or a directory of Parquet "
                        "files", field="input")
+
+
+def _dataset_input(ref: str, csv_types: Mapping[str, pa.DataType] | None) -> FileInput:
+    """A dataset version ``NAME@vN`` as input: its files checked out (hash-verified, once) into the Keel home's cache;
+    a version never changes, so its id is the fingerprint."""
+    from keel.data.versioning import checkout, get_version
+    from keel.tracking.context import get_backend
+
+    version = get_version(ref)
+    target = checkout(version, get_backend().settings.home / "cache" / "datasets" / version.id)
+    found = open_input(target, csv_types=csv_types)
+    return replace(found, fingerprint=version.id, dataset_version=version.id)
 
 
 def _fingerprint(root: Path, files: tuple[Path, ...]) -> str:

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "dataset_versions",
+    "datasets",
     "deployment_revisions",
     "experiment_tags",
     "experiments",
@@ -312,4 +314,41 @@ deployment_revisions = Table(
     Column("created_by", String(256), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("project", "name", "revision"),
+)
+
+# Added by migration 0005: datasets and their numbered versions. A version's files are listed in a JSON manifest
+# stored in the content-addressed store under ``manifest_digest``; (project, name, number) keeps two concurrent
+# adds from taking the same number.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project", "name"),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(256), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("parent_id", String(32), nullable=True),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("author", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("source", Text, nullable=True),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("row_count", BigInteger, nullable=True),
+    Column("schema", Text, nullable=True),
+    Column("stats", Text, nullable=True),
+    ForeignKeyConstraint(["project", "name"], ["datasets.project", "datasets.name"], ondelete="CASCADE"),
+    UniqueConstraint("project", "name", "number"),
 )

@@ -291,15 +291,26 @@ def log_figure(figure: Any, artifact_file: str) -> None:
 
 
 def log_input(dataset: DatasetInput | str | Any, context: str | None = None, name: str | None = None) -> None:
-    """Record a dataset the run consumed: a :class:`DatasetInput`, a ``"name@version"`` ref or a DataFrame."""
+    """Record a dataset the run consumed: a :class:`DatasetInput`, a ``keel.data`` DatasetVersion (also linked in the
+    lineage graph), a ``"name@version"`` ref or a DataFrame."""
     ds = _dataset_ref(dataset, context, name)
-    get_backend().tracking.log_inputs(_run().run_id, [ds])
+    run_id = _run().run_id
+    get_backend().tracking.log_inputs(run_id, [ds])
+    if type(dataset).__name__ == "DatasetVersion":
+        from keel.data.versioning import link_run
+
+        link_run(dataset, run_id)  # type: ignore[arg-type]
 
 
 def _dataset_ref(dataset: Any, context: str | None, name: str | None) -> DatasetInput:
     if isinstance(dataset, DatasetInput):
         return dataset if context is None else DatasetInput(dataset.name, dataset.digest, dataset.source_type,
                                                             dataset.source, dataset.schema, dataset.profile, context)
+    if type(dataset).__name__ == "DatasetVersion":  # keel.data's, matched by name so tracking need not import it
+        profile = json.dumps({"num_rows": dataset.row_count, "num_files": dataset.file_count,
+                              "size_bytes": dataset.size_bytes})
+        return DatasetInput(dataset.name, dataset.manifest_digest, "keel-dataset", f"{dataset.name}@{dataset.id}",
+                            json.dumps(dataset.schema) if dataset.schema else None, profile, context)
     if isinstance(dataset, str):
         ds_name, _, version = dataset.partition("@")
         if not ds_name or not version:

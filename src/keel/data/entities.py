@@ -1,0 +1,64 @@
+"""Dataset versions as values, and the ``NAME@vN`` / ``NAME@<id>`` / ``NAME`` reference grammar."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from keel.errors import InvalidInput
+
+__all__ = ["DatasetVersion", "check_dataset_name", "parse_ref"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+_NUMBER = re.compile(r"v(\d+)")
+_ID = re.compile(r"[0-9a-f]{4,32}")
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of a dataset: its files (by manifest digest), provenance and, for tables, stats."""
+
+    id: str
+    name: str
+    number: int
+    parent_id: str | None
+    message: str
+    author: str
+    created_at: int
+    kind: str
+    path: str
+    source: str | None
+    manifest_digest: str
+    file_count: int
+    size_bytes: int
+    row_count: int | None = None
+    schema: list[dict[str, Any]] | None = None
+    stats: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def ref(self) -> str:
+        """``NAME@vN``."""
+        return f"{self.name}@v{self.number}"
+
+
+def check_dataset_name(name: str) -> str:
+    """Return ``name`` if it is a valid dataset name, else raise InvalidInput naming the rule."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(f"dataset name {name!r} is invalid: use letters, digits, '.', '_' or '-' (at most 256, "
+                           "not starting with a symbol)", field="name")
+    return name
+
+
+def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """``NAME`` → (name, None, None), latest; ``NAME@v3`` → (name, 3, None); ``NAME@<hex id>`` → (name, None, id)."""
+    name, sep, selector = ref.partition("@") if isinstance(ref, str) else ("", "", "")
+    check_dataset_name(name)
+    if not sep:
+        return name, None, None
+    if match := _NUMBER.fullmatch(selector):
+        return name, int(match.group(1)), None
+    if _ID.fullmatch(selector):
+        return name, None, selector
+    raise InvalidInput(f"dataset reference {ref!r}: after '@' give a version number like 'v3' or a version id",
+                       field="ref")

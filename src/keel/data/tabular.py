@@ -1,0 +1,101 @@
+"""Tabular snapshots: which file sets are tables, their schema and column statistics, and reading them back.
+
+A snapshot is tabular when every file is Parquet (``.parquet``/``.pq``) or every file is CSV (``.csv``). Files are
+read by pyarrow; statistics are computed in one streaming pass by DuckDB over the Arrow dataset: per column the
+type, null count, min, max, mean (numeric columns) and an approximate distinct count (HyperLogLog).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from keel.errors import InvalidInput
+
+__all__ = ["ColumnStats", "describe", "read_table", "table_format"]
+
+ColumnStats = dict[str, Any]
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def table_format(paths: Sequence[str]) -> str | None:
+    """``"parquet"`` or ``"csv"`` when every path has that format's suffix, else ``None``."""
+    kinds = {_FORMATS.get(Path(p).suffix.lower()) for p in paths}
+    return kinds.pop() if len(kinds) == 1 and None not in kinds else None
+
+
+def describe(paths: Sequence[Path], fmt: str) -> tuple[int, list[dict[str, Any]], dict[str, ColumnStats]] | None:
+    """``(row count, schema, column stats)`` of the files read as one table (JSON-ready); ``None`` if unparsable."""
+    try:
+        dataset = pads.dataset([str(p) for p in paths], format=_file_format(fmt))
+        schema = dataset.schema
+        rows, stats = _stats(dataset, schema)
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+    fields = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+    return rows, fields, json.loads(json.dumps(stats, default=str))
+
+
+def _file_format(fmt: str) -> pads.FileFormat:
+    if fmt == "csv":  # empty CSV fields are nulls for every type, as pandas reads them
+        import pyarrow.csv as pacsv
+
+        return pads.CsvFileFormat(convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    return pads.ParquetFileFormat()
+
+
+def _stats(dataset: pads.Dataset, schema: pa.Schema) -> tuple[int, dict[str, ColumnStats]]:
+    import duckdb
+
+    parts, plan = ["count(*)"], []
+    for i, field in enumerate(schema):
+        col = '"' + field.name.replace('"', '""') + '"'
+        aggs = {"null_count": f"count(*) - count({col})"}
+        if _orderable(field.type):
+            aggs |= {"min": f"min({col})", "max": f"max({col})", "distinct_estimate": f"approx_count_distinct({col})"}
+        if _numeric(field.type):
+            aggs["mean"] = f"avg({col})"
+        plan.append((field, list(aggs)))
+        parts += [f"{sql} AS c{i}_{key}" for key, sql in aggs.items()]
+    con = duckdb.connect()
+    try:
+        con.register("snapshot", dataset)
+        row = con.execute(f"SELECT {', '.join(parts)} FROM snapshot").fetchone() or ()
+    except duckdb.Error as exc:
+        raise ValueError(str(exc)) from exc
+    finally:
+        con.close()
+    values = iter(row[1:])
+    stats = {field.name: {"type": str(field.type), **{key: next(values) for key in keys}} for field, keys in plan}
+    return int(row[0]) if row else 0, stats
+
+
+def _orderable(t: pa.DataType) -> bool:
+    checks: list[Callable[[pa.DataType], bool]] = [
+        pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_boolean, pa.types.is_string,
+        pa.types.is_large_string, pa.types.is_temporal]
+    return any(check(t) for check in checks)
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+def read_table(chunks: Sequence[bytes], fmt: str, what: str) -> pa.Table:
+    """One Arrow table from the files' bytes (already verified), concatenated; InvalidInput if they do not parse."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        convert = pacsv.ConvertOptions(strings_can_be_null=True)
+        tables = [pq.read_table(pa.BufferReader(b)) if fmt == "parquet"
+                  else pacsv.read_csv(pa.BufferReader(b), convert_options=convert) for b in chunks]
+        return pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(f"{what} cannot be read as {fmt} tables ({exc})", field="ref") from exc

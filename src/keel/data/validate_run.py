@@ -1,0 +1,289 @@
+"""Run a validation suite over a table with DuckDB, and infer a starting suite from data (``profile``).
+
+All row-level and dataset-level checks are answered by ONE aggregate query; failing row-level checks then fetch up
+to five example rows each, and each distribution check reads its column once more for the statistical test.
+
+``data`` is a pandas DataFrame, an Arrow table, or a Parquet/CSV/JSON-lines path (file or folder). A dataset ref
+``NAME@v`` is resolved by ``resolve`` or, when the versioning side provides it, by ``keel.data.load``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from keel.data.validation import (
+    SOURCE,
+    ColumnExists,
+    Distribution,
+    Dtype,
+    Freshness,
+    InRange,
+    InSet,
+    NotNull,
+    RowCount,
+    Suite,
+    Unique,
+    aggregate_query,
+    dtype_family,
+    examples_query,
+    quote_ident,
+)
+from keel.data.validation_report import CheckResult, ValidationResult
+from keel.errors import InvalidInput, NotFound
+
+__all__ = ["profile", "validate"]
+
+Resolver = Callable[[str], Any]
+_REFERENCE = "__keel_reference"
+_READERS = {".parquet": "read_parquet", ".pq": "read_parquet", ".csv": "read_csv_auto", ".tsv": "read_csv_auto",
+            ".jsonl": "read_json_auto", ".ndjson": "read_json_auto", ".json": "read_json_auto"}
+
+
+def validate(data: Any, suite: Suite, *, resolve: Resolver | None = None, now: dt.datetime | None = None,
+             max_examples: int = 5) -> ValidationResult:
+    """Evaluate every check of ``suite`` on ``data``; ``success`` is False if a check at severity error failed."""
+    started = time.perf_counter()
+    con = duckdb.connect()
+    try:
+        source = _attach(con, SOURCE, data, resolve)
+        runner = _Runner(con, _schema(con, SOURCE), now or dt.datetime.now(dt.UTC), max_examples, resolve)
+        results, rows = runner.run(suite)
+    finally:
+        con.close()
+    success = all(r.passed or r.severity == "warn" for r in results)
+    return ValidationResult(suite=suite.name, source=source, row_count=rows, success=success, checks=results,
+                            queries=runner.queries, seconds=time.perf_counter() - started)
+
+
+def profile(data: Any, *, resolve: Resolver | None = None, max_set_size: int = 20) -> Suite:
+    """A starting suite inferred from ``data``: each column exists with its dtype family, not-null where there are
+    no nulls, numeric ranges from min/max, in-set for low-cardinality strings, and a row count range (½× to 2×)."""
+    con = duckdb.connect()
+    try:
+        source = _attach(con, SOURCE, data, resolve)
+        schema = _schema(con, SOURCE)
+        stats = _column_stats(con, schema)
+        checks: list[Any] = []
+        rows = stats.pop("__rows__")
+        for column, dtype in schema.items():
+            checks += _profile_column(con, column, dtype_family(dtype), stats[column], rows, max_set_size)
+    finally:
+        con.close()
+    checks.append(RowCount(min=rows // 2, max=rows * 2))
+    return Suite(name=f"profile of {Path(source).name if Path(source).exists() else source}", checks=checks)
+
+
+class _Runner:
+    def __init__(self, con: duckdb.DuckDBPyConnection, schema: dict[str, str], now: dt.datetime,
+                 max_examples: int, resolve: Resolver | None) -> None:
+        self.con, self.schema, self.now = con, schema, now
+        self.max_examples, self.resolve = max_examples, resolve
+        self.queries = 0
+
+    def fetch(self, sql: str) -> duckdb.DuckDBPyConnection:
+        """Every query that reads the data goes through here (counted in ``ValidationResult.queries``)."""
+        self.queries += 1
+        return self.con.execute(sql)
+
+    def run(self, suite: Suite) -> tuple[list[CheckResult], int]:
+        results: dict[int, CheckResult] = {}
+        runnable = []
+        for index, check in enumerate(suite.checks):
+            missing = [c for c in check.columns() if c not in self.schema]
+            if missing or isinstance(check, ColumnExists | Dtype):
+                results[index] = self.schema_check(index, check, missing)
+            elif not isinstance(check, Distribution):
+                runnable.append((index, check))
+        rows, aggregated = self.aggregate(runnable)
+        results.update(aggregated)
+        for index, check in enumerate(suite.checks):
+            if isinstance(check, Distribution) and index not in results:
+                results[index] = self.distribution(index, check)
+        return [results[i] for i in sorted(results)], rows
+
+    def schema_check(self, index: int, check: Any, missing: list[str]) -> CheckResult:
+        if missing:
+            return _result(index, check, False, None, message=f"column {missing[0]!r} not found; the columns "
+                           f"are {', '.join(self.schema) or 'none'}")
+        actual = self.schema.get(check.column)
+        if isinstance(check, ColumnExists):
+            return _result(index, check, actual is not None, actual is not None)
+        return _result(index, check, check.matches(actual), actual)
+
+    def aggregate(self, checks: list[tuple[int, Any]]) -> tuple[int, dict[int, CheckResult]]:
+        sql, layout = aggregate_query([c for _, c in checks], SOURCE)
+        try:
+            row = self.fetch(sql).fetchall()[0]  # an aggregate without GROUP BY returns one row
+        except duckdb.Error as exc:
+            raise self.culprit(checks, exc) from exc
+        rows = int(row[0])
+        results = {}
+        for (index, check), (start, stop) in zip(checks, layout, strict=True):
+            values = list(row[start:stop])
+            counted = check.failing_predicate() is not None and not isinstance(check, Unique)
+            failing = int(values.pop(0)) if counted else None
+            results[index] = self.judge(index, check, values, failing, rows)
+        return rows, results
+
+    def judge(self, index: int, check: Any, values: list[Any], failing: int | None, rows: int) -> CheckResult:
+        if isinstance(check, Freshness):
+            age = check.age_seconds(values[0], self.now)
+            return _result(index, check, age is not None and age <= float(check.max_age), age,
+                           message=None if age is not None else "the column has no values")
+        observed, passed = check.judge(values, failing, rows)
+        if isinstance(check, Unique):
+            failing = observed
+        examples = self.examples(check) if failing and not passed else []
+        return _result(index, check, passed, observed, failing, examples)
+
+    def examples(self, check: Any) -> list[dict[str, Any]]:
+        sql = examples_query(check, SOURCE, self.max_examples)
+        if sql is None or self.max_examples <= 0:
+            return []
+        cursor = self.fetch(sql)
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    def culprit(self, checks: list[tuple[int, Any]], exc: duckdb.Error) -> InvalidInput:
+        """The first check whose SQL does not bind, named with DuckDB's reason."""
+        for index, check in checks:
+            sql, _ = aggregate_query([check], SOURCE)
+            try:
+                self.con.sql(sql + " LIMIT 0").fetchall()
+            except duckdb.Error as bad:
+                return InvalidInput(f"checks[{index}] {check.label}: {str(bad).splitlines()[0]}; fix the check",
+                                    field=f"checks[{index}]")
+        return InvalidInput(f"the suite could not be evaluated: {str(exc).splitlines()[0]}", field="checks")
+
+    def distribution(self, index: int, check: Distribution) -> CheckResult:
+        _attach(self.con, _REFERENCE, check.reference, self.resolve)
+        if check.column not in _schema(self.con, _REFERENCE):
+            return _result(index, check, False, None, message=f"column {check.column!r} not in the reference")
+        method = check.method
+        if method == "auto":
+            numeric = dtype_family(self.schema[check.column]) in ("integer", "float")
+            method = "ks" if numeric else "chi2"
+        statistic, p_value = self.ks(check.column) if method == "ks" else self.chi2(check.column)
+        observed = {"test": method, "statistic": statistic, "p_value": p_value}
+        return _result(index, check, check.passes(statistic, p_value), observed)
+
+    def ks(self, column: str) -> tuple[float, float]:
+        from scipy import stats
+
+        col = quote_ident(column)
+        current = self.fetch(f"SELECT {col}::DOUBLE AS v FROM {SOURCE} WHERE {col} IS NOT NULL").fetchnumpy()["v"]
+        ref = self.fetch(f"SELECT {col}::DOUBLE AS v FROM {_REFERENCE} WHERE {col} IS NOT NULL").fetchnumpy()["v"]
+        if len(current) == 0 or len(ref) == 0:
+            return math.nan, 0.0
+        result = stats.ks_2samp(current, ref)
+        return float(result.statistic), float(result.pvalue)
+
+    def chi2(self, column: str) -> tuple[float, float]:
+        from scipy import stats
+
+        col = quote_ident(column)
+        counts = [dict(self.fetch(f"SELECT {col}::VARCHAR, count(*) FROM {table} WHERE {col} IS NOT NULL "
+                                  "GROUP BY 1").fetchall()) for table in (SOURCE, _REFERENCE)]
+        categories = sorted(set(counts[0]) | set(counts[1]))
+        if len(categories) < 2:
+            return 0.0, 1.0
+        table = [[c.get(k, 0) for k in categories] for c in counts]
+        result = stats.chi2_contingency(table)
+        return float(result.statistic), float(result.pvalue)
+
+
+def _result(index: int, check: Any, passed: bool, observed: Any, failing: int | None = None,
+            examples: list[dict[str, Any]] | None = None, message: str | None = None) -> CheckResult:
+    return CheckResult(index=index, name=check.label, check=check.check, column=getattr(check, "column", None),
+                       severity=check.severity, passed=bool(passed), observed=observed, failing_rows=failing,
+                       examples=examples or [], message=message)
+
+
+def _attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> str:
+    """Expose ``data`` as the view ``view``; returns a description of the source for reports."""
+    if isinstance(data, str | Path) and Path(data).exists():
+        _attach_path(con, view, Path(data))
+        return str(data)
+    if isinstance(data, str):
+        if "@" not in data:
+            raise NotFound(f"{data} does not exist; give a Parquet/CSV path or a dataset ref NAME@VERSION",
+                           field="data")
+        _attach(con, view, _resolver(resolve)(data), None)
+        return data
+    try:
+        con.register(view, data)
+    except (duckdb.Error, TypeError, ValueError) as exc:
+        raise InvalidInput(f"cannot validate a {type(data).__name__}; give a DataFrame, an Arrow table or a path",
+                           field="data") from exc
+    return type(data).__name__
+
+
+def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> None:
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _READERS) if path.is_dir() else [path]
+    readers = {_READERS.get(p.suffix.lower()) for p in files}
+    if not files or None in readers or len(readers) > 1:
+        raise InvalidInput(f"{path}: expected Parquet, CSV or JSON-lines file(s) of one format", field="data")
+    listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+    try:
+        con.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {readers.pop()}({listing})")
+    except duckdb.Error as exc:
+        raise InvalidInput(f"{path} cannot be read: {str(exc).splitlines()[0]}", field="data") from exc
+
+
+def _resolver(resolve: Resolver | None) -> Resolver:
+    if resolve is not None:
+        return resolve
+    import keel.data
+
+    if "load" in keel.data._LAZY:  # dataset versioning provides keel.data.load("NAME@v")
+        load: Resolver = keel.data.load
+        return load
+    raise InvalidInput("dataset refs NAME@VERSION need dataset versioning; pass a file path instead", field="data")
+
+
+def _schema(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    return {str(name): str(dtype) for name, dtype, *_ in con.sql(f"DESCRIBE {view}").fetchall()}
+
+
+def _column_stats(con: duckdb.DuckDBPyConnection, schema: dict[str, str]) -> dict[str, Any]:
+    """One pass: per column the non-null count, and min/max (numbers) or the distinct count (strings, booleans)."""
+    exprs, spans = ["count(*)"], {}
+    for column, dtype in schema.items():
+        col, family = quote_ident(column), dtype_family(dtype)
+        start = len(exprs)
+        exprs.append(f"count({col})")
+        if family in ("integer", "float"):
+            exprs += [f"min({col})", f"max({col})"]
+        elif family == "string":
+            exprs.append(f"approx_count_distinct({col})")
+        spans[column] = (start, len(exprs))
+    row = con.execute(f"SELECT {', '.join(exprs)} FROM {SOURCE}").fetchall()[0]
+    stats: dict[str, Any] = {column: list(row[a:b]) for column, (a, b) in spans.items()}
+    stats["__rows__"] = int(row[0])
+    return stats
+
+
+def _profile_column(con: duckdb.DuckDBPyConnection, column: str, family: str, stats: list[Any], rows: int,
+                    max_set_size: int) -> list[Any]:
+    checks: list[Any] = [ColumnExists(column=column), Dtype(column=column, dtype=family)]
+    non_null = int(stats[0])
+    if non_null == rows:
+        checks.append(NotNull(column=column))
+    if family in ("integer", "float") and non_null:
+        low, high = (int(v) if family == "integer" else float(v) for v in stats[1:3])
+        if math.isfinite(low) and math.isfinite(high):
+            checks.append(InRange(column=column, min=low, max=high))
+    elif family == "string" and non_null and int(stats[1]) <= 2 * max_set_size:
+        col = quote_ident(column)
+        values = [v for (v,) in con.execute(f"SELECT DISTINCT {col} FROM {SOURCE} WHERE {col} IS NOT NULL "
+                                            f"ORDER BY 1 LIMIT {max_set_size + 1}").fetchall()]
+        if len(values) <= max_set_size and 2 * len(values) <= non_null:
+            checks.append(InSet(column=column, values=values))
+    return checks

@@ -1,0 +1,196 @@
+"""Dataset versioning on the local store: ``keel.data.add``, ``versions``, ``get_version``, ``load``, ``checkout``.
+
+A version is a manifest (relative path → BLAKE3 digest and size) stored in the content-addressed store beside the
+files' bytes, plus a row in the metadata store with provenance and, for tables, schema and column statistics.
+Adding unchanged data returns the existing version after one ``stat`` per file (see :mod:`keel.data.statcache`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.artifacts import BlobStore, check_path
+from keel.data import snapshot
+from keel.data.entities import DatasetVersion, check_dataset_name, parse_ref
+from keel.data.pointer import is_pointer, read_pointer, write_pointer
+from keel.data.statcache import StatCache, stat_key
+from keel.data.tabular import describe, read_table, table_format
+from keel.data.versions_sql import SqlDatasetStore
+from keel.errors import CorruptArtifact, InvalidInput
+from keel.store import Database, open_database
+from keel.tracking.context import get_backend
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DatasetVersion", "add", "checkout", "get_version", "load", "record_validation", "validation_reports",
+           "versions"]
+
+
+@dataclass(frozen=True)
+class _Local:
+    store: SqlDatasetStore
+    blobs: BlobStore
+    cache: StatCache
+
+
+def _local() -> _Local:
+    backend = get_backend()
+    settings = backend.settings
+    if settings.is_remote:
+        raise InvalidInput("dataset versioning works on the local store for now; unset KEEL_TRACKING_URI",
+                           field="tracking_uri")
+    return _Local(SqlDatasetStore(_database(), settings.project),
+                  BlobStore(settings.resolved_artifact_root), StatCache(settings.home / "state" / "data_stat.db"))
+
+
+def add(path: str | Path, name: str, message: str = "", *, author: str | None = None,
+        progress: snapshot.Progress | None = None) -> DatasetVersion:
+    """Snapshot a file or directory as the next version of dataset ``name`` and write ``NAME.keel.yaml`` beside it.
+
+    Returns the latest version unchanged when the content equals it (costing a stat per file).
+    """
+    check_dataset_name(name)
+    local, data = _local(), Path(path)
+    kind, files = snapshot.scan(data)
+    manifest = snapshot.digest_files(files, local.cache, progress)
+    digest = snapshot.manifest_digest(kind, manifest)
+    latest = local.store.latest(name)
+    if latest is not None and latest.manifest_digest == digest:
+        write_pointer(data, latest)
+        return latest
+    snapshot.store_files(local.blobs, files, manifest, progress)
+    local.blobs.put_bytes(snapshot.manifest_bytes(kind, manifest))
+    fmt = table_format(list(manifest))
+    described = describe([f.path for f in files], fmt) if fmt else None
+    rows, schema, stats = described or (None, None, None)
+    version = local.store.create({
+        "name": name, "message": message, "author": author or _author(), "kind": kind, "path": data.name,
+        "source": str(data.absolute()), "manifest_digest": digest, "file_count": len(files),
+        "size_bytes": sum(size for _, size in manifest.values()), "row_count": rows,
+        "schema": schema, "stats": stats})
+    write_pointer(data, version)
+    return version
+
+
+def _author() -> str:
+    explicit = os.environ.get("KEEL_USER")
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def versions(name: str) -> list[DatasetVersion]:
+    """Every version of dataset ``name``, newest first (NotFound if there is no such dataset)."""
+    return _local().store.list(check_dataset_name(name))
+
+
+def get_version(ref: str) -> DatasetVersion:
+    """Resolve ``NAME@v3``, ``NAME@<id or id prefix>`` or ``NAME`` (the latest version)."""
+    name, number, version_id = parse_ref(ref)
+    return _local().store.get(name, number, version_id)
+
+
+def load(ref: str | DatasetVersion) -> pd.DataFrame:
+    """A tabular version (one Parquet/CSV file or a directory of them) as a pandas DataFrame, bytes verified."""
+    local = _local()
+    version = ref if isinstance(ref, DatasetVersion) else get_version(ref)
+    _, manifest = _manifest(local.blobs, version)
+    fmt = table_format(list(manifest))
+    if fmt is None:
+        raise InvalidInput(f"dataset {version.ref} is not a table: load reads Parquet or CSV files (all of one "
+                           "format); use `keel data checkout` for other files", field="ref")
+    chunks = [local.blobs.get_bytes(digest) for _, (digest, _) in sorted(manifest.items())]
+    return read_table(chunks, fmt, version.ref).to_pandas()
+
+
+def checkout(ref: str | Path | DatasetVersion, out_dir: str | Path | None = None) -> Path:
+    """Materialise a version's files (each verified against its hash) and return the file or directory written.
+
+    ``ref`` is ``NAME@v``, a DatasetVersion, or a pointer file; a pointer restores the data beside itself unless
+    ``out_dir`` is given. Files of a directory version go directly under ``out_dir``.
+    """
+    local = _local()
+    version, target = _resolve_checkout(local, ref, out_dir)
+    kind, manifest = _manifest(local.blobs, version)
+    root = target if kind == "dir" else target.parent
+    fresh = _already_there(local.cache, root, manifest)
+    todo = [(root / check_path(rel), digest) for rel, (digest, _) in manifest.items() if rel not in fresh]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda item: local.blobs.get_file(item[1], item[0]), todo))
+    local.cache.store((str(p.absolute()), stat_key(p.stat()), digest) for p, digest in todo)
+    return target
+
+
+def _resolve_checkout(local: _Local, ref: str | Path | DatasetVersion,
+                      out_dir: str | Path | None) -> tuple[DatasetVersion, Path]:
+    if isinstance(ref, DatasetVersion):
+        version = ref
+    elif is_pointer(str(ref)):
+        pointer = read_pointer(Path(ref))
+        version = local.store.get(pointer.name, version_id=pointer.version)
+        if version.manifest_digest != pointer.hash:
+            raise CorruptArtifact(f"{ref}: hash {pointer.hash} does not match {version.ref} "
+                                  f"({version.manifest_digest}); restore the pointer from git", field="pointer")
+        if out_dir is None:
+            return version, Path(ref).absolute().parent / pointer.path
+    else:
+        version = get_version(str(ref))
+    if out_dir is None:
+        raise InvalidInput(f"checkout of {version.ref}: give the output directory (-o DIR)", field="out_dir")
+    out = Path(out_dir)
+    return version, out if version.kind == "dir" else out / version.path
+
+
+def _already_there(cache: StatCache, root: Path, manifest: snapshot.Manifest) -> set[str]:
+    """Relative paths whose local file the stat cache knows to hold the wanted digest already."""
+    keys = {}
+    for rel in manifest:
+        path = (root / rel).absolute()
+        if path.is_file():
+            keys[str(path)] = (rel, stat_key(path.stat()))
+    cached = cache.lookup({p: key for p, (_, key) in keys.items()})
+    return {keys[p][0] for p, digest in cached.items() if manifest[keys[p][0]][0] == digest}
+
+
+def _manifest(blobs: BlobStore, version: DatasetVersion) -> tuple[str, snapshot.Manifest]:
+    return snapshot.parse_manifest(blobs.get_bytes(version.manifest_digest))
+
+
+def record_validation(ref: str | DatasetVersion, report_json: str, passed: bool) -> str:
+    """Store a validation report (JSON) in the content-addressed store and link it to the dataset version it
+    checked; returns the report's digest (read it back with :func:`validation_reports`)."""
+    local = _local()
+    version = ref if isinstance(ref, DatasetVersion) else get_version(ref)
+    digest = local.blobs.put_bytes(report_json.encode("utf-8"))
+    local.store.link_validation(version, digest, passed)
+    return digest
+
+
+def validation_reports(ref: str | DatasetVersion) -> list[dict[str, Any]]:
+    """Every stored validation report of a dataset version, oldest first, each with ``passed`` and ``digest``."""
+    local = _local()
+    version = ref if isinstance(ref, DatasetVersion) else get_version(ref)
+    return [{**json.loads(local.blobs.get_bytes(digest)), "digest": digest, "passed": passed, "recorded_at": at}
+            for digest, passed, at in local.store.validations(version)]
+
+
+def link_run(version: DatasetVersion, run_id: str) -> None:
+    """Record that run ``run_id`` consumed ``version`` (a lineage edge); a no-op against a remote server."""
+    backend = get_backend()
+    if not backend.settings.is_remote:
+        SqlDatasetStore(_database(), backend.settings.project).link_run(version, run_id)
+
+
+def _database() -> Database:
+    settings = get_backend().settings
+    return open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
