@@ -90,6 +90,19 @@ class Settings(BaseSettings):
         return uri.startswith(("http://", "https://"))
 
 
+def current_user() -> str:
+    """Who acts when nobody says: ``KEEL_USER`` if set, else the login name."""
+    explicit = os.environ.get("KEEL_USER")
+    if explicit:
+        return explicit
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings (cached; call :func:`reset_settings` after changing the environment)."""

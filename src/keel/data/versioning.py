@@ -7,15 +7,14 @@ Adding unchanged data returns the existing version after one ``stat`` per file (
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.artifacts import BlobStore, check_path
+from keel.config import current_user
 from keel.data import snapshot
 from keel.data.entities import DatasetVersion, check_dataset_name, parse_ref
 from keel.data.pointer import is_pointer, read_pointer, write_pointer
@@ -71,7 +70,7 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
     described = describe([f.path for f in files], fmt) if fmt else None
     rows, schema, stats = described or (None, None, None)
     version = local.store.create({
-        "name": name, "message": message, "author": author or _author(), "kind": kind, "path": data.name,
+        "name": name, "message": message, "author": author or current_user(), "kind": kind, "path": data.name,
         "source": str(data.absolute()), "manifest_digest": digest, "file_count": len(files),
         "size_bytes": sum(size for _, size in manifest.values()), "row_count": rows,
         "schema": schema, "stats": stats})
@@ -79,14 +78,6 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
     return version
 
 
-def _author() -> str:
-    explicit = os.environ.get("KEEL_USER")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
 
 
 def versions(name: str) -> list[DatasetVersion]:

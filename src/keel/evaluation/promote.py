@@ -8,9 +8,7 @@ A refusal is a value, not an exception: the CLI turns it into exit code 1 and pr
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from keel.config import current_user
 from keel.errors import NotFound
 from keel.evaluation.evaluate import EvaluationResult, evaluate, load_frame
 from keel.evaluation.gates import (
@@ -131,7 +130,7 @@ def promote(name: str, version: int | str, alias: str, data: pd.DataFrame | str 
     decision = PromotionDecision(
         name, candidate.version, alias, promoted, task, primary, cand_eval.metrics, results, comparison, must_beat,
         None if incumbent is None else incumbent.version, None if inc_eval is None else inc_eval.metrics,
-        cand_eval.run_id, None if inc_eval is None else inc_eval.run_id, _user(), int(time.time() * 1000),
+        cand_eval.run_id, None if inc_eval is None else inc_eval.run_id, current_user(), int(time.time() * 1000),
         notes=[*cand_eval.notes, *notes])
     _record_tags(backend, decision)
     return replace(decision, lineage_recorded=record_lineage(backend, decision))
@@ -201,12 +200,3 @@ def record_lineage(backend: Backend, decision: PromotionDecision) -> bool:
     return True
 
 
-def _user() -> str:
-    """Who decided: ``KEEL_USER`` if set, else the login name."""
-    explicit = os.environ.get("KEEL_USER")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")

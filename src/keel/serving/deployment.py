@@ -12,15 +12,14 @@ Route specs, as the CLI takes them: ``NAME/3=90`` (version 3, weight 90), ``NAME
 
 from __future__ import annotations
 
-import getpass
 import math
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final, Protocol
 
+from keel.config import current_user
 from keel.errors import InvalidInput
 from keel.registry.entities import check_alias, check_model_name, check_version
 
@@ -304,16 +303,6 @@ def deployment_from_dict(d: dict[str, Any]) -> Deployment:
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"deployment {d['name']!r}: malformed field ({exc})", field="deployment") from None
 
-
-def current_user() -> str:
-    """Who makes a change when nobody says: ``KEEL_USER`` if set, else the login name."""
-    explicit = os.environ.get("KEEL_USER")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
 
 
 # -- the repository interface --------------------------------------------------------------------------------------

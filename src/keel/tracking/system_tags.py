@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from keel.config import current_user
 
 __all__ = ["system_tags"]
 
@@ -16,7 +16,7 @@ def system_tags() -> dict[str, str]:
     """MLflow's ``mlflow.*`` source tags plus Keel's host and git dirty flag."""
     entry = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
     tags = {
-        "mlflow.user": _user(),
+        "mlflow.user": current_user(),
         "mlflow.source.type": "LOCAL",
         "keel.host": socket.gethostname(),
     }
@@ -34,11 +34,6 @@ def system_tags() -> dict[str, str]:
     return tags
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
 
 
 def _git(cwd: Path, *args: str) -> str | None:
