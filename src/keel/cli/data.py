@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import data_ingest, data_validate, data_versions
+from keel.cli import data_diff, data_ingest, data_remotes, data_validate, data_versions
 
 __all__ = ["app"]
 
@@ -19,5 +19,8 @@ app.command("add")(data_versions.add)
 app.command("versions")(data_versions.versions)
 app.command("show")(data_versions.show)
 app.command("checkout")(data_versions.checkout)
+app.command("diff")(data_diff.diff)
 app.command("validate")(data_validate.validate)
 app.command("profile")(data_validate.profile)
+app.command("push")(data_remotes.push)
+app.command("pull")(data_remotes.pull)

@@ -22,9 +22,16 @@ _LAZY: dict[str, str] = {
     "versions": "versioning",
     "record_validation": "versioning",
     "validation_reports": "versioning",
+    "diff": "diff_run",
+    "DatasetDiff": "changes",
     "read": "sources",
     "ingest": "sources",
     "Source": "sources",
+    "add_remote": "remotes",
+    "list_remotes": "remotes",
+    "remove_remote": "remotes",
+    "push": "transfer",
+    "pull": "transfer",
 }
 
 

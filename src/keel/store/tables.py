@@ -45,6 +45,7 @@ __all__ = [
     "registered_model_aliases",
     "registered_model_tags",
     "registered_models",
+    "remotes",
     "run_inputs",
     "runs",
     "tags",
@@ -351,4 +352,17 @@ dataset_versions = Table(
     Column("stats", Text, nullable=True),
     ForeignKeyConstraint(["project", "name"], ["datasets.project", "datasets.name"], ondelete="CASCADE"),
     UniqueConstraint("project", "name", "number"),
+)
+
+# Added by migration 0006: remotes, named fsspec URLs that dataset versions are pushed to and pulled from. Options
+# are fsspec storage options as JSON (an endpoint, a region); credentials come from the environment, never from here.
+remotes = Table(
+    "remotes",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project", "name"),
 )

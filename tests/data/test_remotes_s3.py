@@ -1,0 +1,107 @@
+"""Push/pull against a real S3 protocol: s3fs talking to moto's standalone S3 server, started by the test."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from keel import data
+from keel.artifacts import FsspecStorage
+from keel.artifacts.storage import TEMP_PREFIX
+from keel.errors import CorruptArtifact, NotFound, Unavailable
+from keel.tracking.context import reset_backend
+from keel_testing import free_port
+
+s3fs = pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s3fs.S3FileSystem]:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True)
+    fs.mkdir("keel-test")  # a new bucket per test: nothing carries over
+    yield fs
+    fs.rm("keel-test", recursive=True)
+
+
+def _s3_objects(fs: s3fs.S3FileSystem) -> list[str]:
+    fs.invalidate_cache()
+    return [p for p in fs.find("keel-test/ds") if "/objects/" in p]
+
+
+def test_push_pull_round_trip_through_s3(keel_home: Path, tmp_path: Path, bucket: s3fs.S3FileSystem,
+                                         s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "sales"
+    root.mkdir()
+    for i in range(3):
+        pd.DataFrame({"id": range(i * 5, i * 5 + 5), "x": [i] * 5}).to_parquet(root / f"p{i}.parquet")
+    past = time.time() - 60
+    for p in [root, *root.iterdir()]:
+        os.utime(p, (past, past))
+    data.add_remote("origin", "s3://keel-test/ds", {"endpoint_url": s3_endpoint})
+    data.add(root, "sales")
+    expected = data.load("sales")
+
+    assert data.push("sales").objects == 4
+    assert data.push("sales").objects == 0
+    assert len(_s3_objects(bucket)) == 4 and not [p for p in bucket.find("keel-test") if TEMP_PREFIX in p]
+
+    monkeypatch.setenv("KEEL_HOME", str(tmp_path / "elsewhere"))
+    reset_backend()
+    data.add_remote("origin", "s3://keel-test/ds", {"endpoint_url": s3_endpoint})
+    pulled = data.pull("sales@v1")
+    assert pulled.versions == ["sales@v1"] and pulled.objects == 4
+    pd.testing.assert_frame_equal(data.load("sales@v1"), expected)
+
+
+def test_s3_push_failing_midway_then_retry_and_corruption(keel_home: Path, tmp_path: Path,
+                                                          bucket: s3fs.S3FileSystem, s3_endpoint: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "raw"
+    root.mkdir()
+    for i in range(6):
+        (root / f"f{i}.bin").write_bytes(os.urandom(2000 + i))
+    data.add_remote("origin", "s3://keel-test/ds", {"endpoint_url": s3_endpoint})
+    data.add(root, "raw")
+    original, calls = FsspecStorage._write_remote, {"n": 0}
+
+    def flaky(self: FsspecStorage, tmp: str, final: str, chunks: object) -> None:
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError("connection reset")
+        original(self, tmp, final, chunks)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FsspecStorage, "_write_remote", flaky)
+    with pytest.raises(Unavailable, match="connection reset"):
+        data.push("raw", workers=1)
+    assert len(_s3_objects(bucket)) == 3 and not bucket.exists("keel-test/ds/datasets")
+    monkeypatch.setattr(FsspecStorage, "_write_remote", original)
+    assert data.push("raw").objects == 4  # the 3 missing files + manifest
+    assert not [p for p in bucket.find("keel-test") if TEMP_PREFIX in p]
+
+    victim = next(p for p in _s3_objects(bucket) if bucket.size(p) == 2003)
+    bucket.pipe(victim, b"not the bytes you pushed")
+    monkeypatch.setenv("KEEL_HOME", str(tmp_path / "elsewhere"))
+    reset_backend()
+    data.add_remote("origin", "s3://keel-test/ds", {"endpoint_url": s3_endpoint})
+    with pytest.raises(CorruptArtifact, match="is corrupt"):
+        data.pull("raw")
+    with pytest.raises(NotFound):
+        data.get_version("raw@v1")
