@@ -103,6 +103,9 @@ def main() -> None:
     score_in_batch()
     home = keel.tracking.context.get_backend().settings.home.absolute()
     keel_cli("models", "bundle", f"{MODEL_NAME}@champion", "-o", str(home / "bundle"), "--force")
+    keel_cli("remote", "add", "origin", str(home.parent / ".keel-remote"))  # any fsspec URL: s3://bucket/prefix …
+    keel_cli("data", "push", "breast-cancer-data", "--remote", "origin")
+    keel_cli("lineage", "breast-cancer-data@v1")  # data → runs → model versions → champion → deployment
     print(f"\nWhere to look: metadata in {home / 'keel.db'}, artifacts in {home / 'artifacts'}")
     print(f"  keel runs show {best.info.run_id}")
     print(f"  keel models show {MODEL_NAME}@champion")

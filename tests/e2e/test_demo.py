@@ -27,4 +27,7 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert "deployment cancer-prod: 3 revisions" in out and "rollback" in out
     assert "batch scoring: 143 rows" in out
     assert "bundled breast-cancer v" in out and (tmp_path / ".keel" / "bundle" / "Dockerfile").is_file()
+    assert "pushed breast-cancer-data@v1 to origin" in out
+    assert "promoted_to ▸ alias breast-cancer@champion" in out  # keel lineage: data → run → version → champion
+    assert "deployment_revision cancer-prod#1" in out
     assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured
