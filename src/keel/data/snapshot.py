@@ -143,7 +143,7 @@ def store_files(blobs: BlobStore, files: list[LocalFile], manifest: Manifest, pr
         firsts.setdefault(manifest[f.rel][0], f)
     missing = [(d, f) for d, f in firsts.items() if not blobs.exists(d)]
     total, done = sum(f.size for _, f in missing), 0
-    with ThreadPoolExecutor(_WORKERS) as pool:
+    with blobs.storage.deferred_sync(), ThreadPoolExecutor(_WORKERS) as pool:
         for size in pool.map(lambda item: _upload(blobs, *item), missing):
             done += size
             if progress:
