@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 ANCHORS_VENV ?= benchmarks/.venv-anchors
 BENTOML_VENV ?= benchmarks/.venv-bentoml
+DATA_ANCHORS_VENV ?= benchmarks/.venv-data-anchors
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench clean
@@ -45,10 +46,17 @@ $(BENTOML_VENV)/.installed: benchmarks/anchors-bentoml.txt
 	$(BENTOML_VENV)/bin/pip install -q -r benchmarks/anchors-bentoml.txt
 	@touch $@
 
-bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed
+$(DATA_ANCHORS_VENV)/.installed: benchmarks/anchors-data.txt
+	$(PYTHON) -m venv $(DATA_ANCHORS_VENV)
+	$(DATA_ANCHORS_VENV)/bin/pip install -q --upgrade pip
+	$(DATA_ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors-data.txt
+	@touch $@
+
+bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed $(DATA_ANCHORS_VENV)/.installed
 	$(PY) benchmarks/bench_tracking.py --anchors-python $(ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_registry.py --anchors-python $(ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_serving.py --anchors-python $(ANCHORS_VENV)/bin/python --bentoml-python $(BENTOML_VENV)/bin/python
+	$(PY) benchmarks/bench_data.py --anchors-python $(DATA_ANCHORS_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(ANCHORS_VENV) $(BENTOML_VENV) .keel build dist src/*.egg-info
+	rm -rf $(VENV) $(ANCHORS_VENV) $(BENTOML_VENV) $(DATA_ANCHORS_VENV) .keel build dist src/*.egg-info
