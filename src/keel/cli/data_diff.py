@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from keel.cli.output import console
-from keel.data.changes import FileChanges, RowChanges, SchemaChanges, StatDelta
-from keel.data.diff_run import diff as diff_versions
+
+if TYPE_CHECKING:
+    from keel.data.changes import FileChanges, RowChanges, SchemaChanges, StatDelta
 
 __all__ = ["diff"]
 
@@ -23,6 +24,8 @@ def diff(old: str = typer.Argument(..., help="The older version: NAME@vN, NAME@I
          key: str | None = typer.Option(None, "--key", "-k", help="Compare rows by this unique column."),
          as_json: bool = typer.Option(False, "--json", help="Print the diff as JSON.")) -> None:
     """Show files, schema, row count and column statistics that changed, and rows by key with --key."""
+    from keel.data.diff_run import diff as diff_versions  # pyarrow and pandas: loaded only when diffing
+
     result = diff_versions(old, new, key)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

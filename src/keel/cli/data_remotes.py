@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from keel.cli.output import console, format_ms
-from keel.data import remotes, transfer
-from keel.data.snapshot import Progress as ProgressCallback
 from keel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from keel.data.snapshot import Progress as ProgressCallback
+    from keel.data.transfer import TransferResult
 
 __all__ = ["app", "pull", "push"]
 
@@ -43,6 +45,8 @@ def add(name: str = typer.Argument(..., help="Remote name, e.g. origin."),
         option: list[str] = typer.Option([], "--option", "-o",
                                          help="fsspec storage option KEY=VALUE (repeatable).")) -> None:
     """Register a remote for `keel data push|pull` (credentials come from the environment)."""
+    from keel.data import remotes
+
     remote = remotes.add_remote(name, url, _options(option))
     console.print(f"[green]remote {remote.name}[/green] → {remote.url}")
 
@@ -50,6 +54,8 @@ def add(name: str = typer.Argument(..., help="Remote name, e.g. origin."),
 @app.command("list")
 def list_remotes() -> None:
     """List the project's remotes."""
+    from keel.data import remotes
+
     table = Table(title="remotes")
     for column in ("name", "url", "options", "added"):
         table.add_column(column)
@@ -61,6 +67,8 @@ def list_remotes() -> None:
 @app.command("remove")
 def remove(name: str = typer.Argument(..., help="Remote name.")) -> None:
     """Forget a remote (the objects already pushed stay on it)."""
+    from keel.data import remotes
+
     remotes.remove_remote(name)
     console.print(f"removed remote {name}")
 
@@ -83,6 +91,8 @@ def _progress(label: str) -> Iterator[ProgressCallback]:
 def push(ref: str = typer.Argument(..., help="NAME@vN, NAME@ID, or NAME for every version."),
          remote: str = typer.Option("origin", "--remote", "-r", help="Remote name.")) -> None:
     """Upload the objects of dataset version(s) that the remote lacks, then the version records."""
+    from keel.data import transfer
+
     with _progress("pushing") as progress:
         result = transfer.push(ref, remote, progress=progress)
     _report("pushed", "to", remote, result)
@@ -91,12 +101,14 @@ def push(ref: str = typer.Argument(..., help="NAME@vN, NAME@ID, or NAME for ever
 def pull(ref: str = typer.Argument(..., help="NAME@vN, NAME@ID, or NAME for every version."),
          remote: str = typer.Option("origin", "--remote", "-r", help="Remote name.")) -> None:
     """Download dataset version(s) from a remote, verifying every object, and recreate them here."""
+    from keel.data import transfer
+
     with _progress("pulling") as progress:
         result = transfer.pull(ref, remote, progress=progress)
     _report("pulled", "from", remote, result)
 
 
-def _report(verb: str, preposition: str, remote: str, result: transfer.TransferResult) -> None:
+def _report(verb: str, preposition: str, remote: str, result: TransferResult) -> None:
     refs = ", ".join(result.versions) or "no new version"
     console.print(f"[green]{verb}[/green] {refs} {preposition} {remote}: {result.objects} object(s), "
                   f"{result.bytes} bytes")

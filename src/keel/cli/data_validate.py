@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from keel.cli.output import console
-from keel.data.suite_yaml import dump_suite, load_suite_file
-from keel.data.validate_run import profile as profile_data
-from keel.data.validate_run import validate as validate_data
-from keel.data.validation_report import ValidationResult
+
+if TYPE_CHECKING:
+    from keel.data.validation_report import ValidationResult
 
 __all__ = ["profile", "validate"]
 
@@ -24,6 +24,9 @@ def validate(data: str = typer.Argument(..., help="A Parquet/CSV/JSON-lines path
              json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
              html_out: Path | None = typer.Option(None, "--html", help="Write the HTML report here.")) -> None:
     """Check data against a suite; exit 1 if a check at severity error fails (warn checks only report)."""
+    from keel.data.suite_yaml import load_suite_file
+    from keel.data.validate_run import validate as validate_data
+
     result = validate_data(data, load_suite_file(suite))
     if "@" in data and not Path(data).exists():  # a dataset version: keep the report with it
         from keel.data.versioning import record_validation
@@ -50,6 +53,9 @@ def profile(data: str = typer.Argument(..., help="A Parquet/CSV/JSON-lines path 
                                              help="Strings with at most this many distinct values get an in_set.")
             ) -> None:
     """Infer a starting suite (columns, dtypes, not-null, ranges, value sets, row count) and write it as YAML."""
+    from keel.data.suite_yaml import dump_suite
+    from keel.data.validate_run import profile as profile_data
+
     suite = profile_data(data, max_set_size=max_set_size)
     out.write_text(dump_suite(suite), encoding="utf-8")
     console.print(f"wrote {len(suite.checks)} checks to {out}; edit it, then run "

@@ -5,20 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from keel.cli.output import console, format_ms
-from keel.data import versioning
-from keel.data.entities import DatasetVersion
+
+if TYPE_CHECKING:
+    from keel.data.entities import DatasetVersion
+    from keel.data.snapshot import Progress as ProgressCallback
 
 __all__ = ["add", "checkout", "show", "versions"]
 
 
 @contextmanager
-def _progress() -> Iterator[versioning.snapshot.Progress]:
+def _progress() -> Iterator[ProgressCallback]:
     """A Rich bar per stage ("hashing", "storing"), driven by the snapshot's progress callback."""
     tasks: dict[str, TaskID] = {}
     with Progress(TextColumn("{task.description:>8}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -35,6 +38,8 @@ def add(path: Path = typer.Argument(..., help="A file or directory to snapshot."
         name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
         message: str = typer.Option("", "--message", "-m", help="What changed in this version.")) -> None:
     """Snapshot PATH as the next version of dataset NAME (unchanged data keeps its version)."""
+    from keel.data import versioning
+
     with _progress() as progress:
         version = versioning.add(path, name, message, progress=progress)
     console.print(f"[green]{version.ref}[/green] id {version.id}: {version.file_count} file(s), "
@@ -44,6 +49,8 @@ def add(path: Path = typer.Argument(..., help="A file or directory to snapshot."
 
 def versions(name: str = typer.Argument(..., help="Dataset name.")) -> None:
     """List the versions of a dataset, newest first."""
+    from keel.data import versioning
+
     table = Table(title=f"dataset {name}: versions")
     for column in ("version", "id", "created", "author", "files", "bytes", "rows", "message"):
         table.add_column(column)
@@ -55,6 +62,8 @@ def versions(name: str = typer.Argument(..., help="Dataset name.")) -> None:
 
 def show(ref: str = typer.Argument(..., help="NAME@vN, NAME@ID or NAME (latest).")) -> None:
     """Show one dataset version: provenance, and schema with column statistics for tables."""
+    from keel.data import versioning
+
     version = versioning.get_version(ref)
     table = Table(title=f"dataset {version.ref}", show_header=False)
     table.add_column("field", style="bold")
@@ -84,5 +93,7 @@ def checkout(ref: str = typer.Argument(..., help="NAME@vN, NAME@ID, NAME, or a N
              out: Path | None = typer.Option(None, "--out", "-o",
                                              help="Output directory (a pointer restores beside itself).")) -> None:
     """Write a version's files, each verified against its hash."""
+    from keel.data import versioning
+
     written = versioning.checkout(ref, out)
     console.print(f"[green]checked out[/green] {ref} to {written}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -10,9 +11,9 @@ from rich.tree import Tree
 
 from keel.cli.output import console
 from keel.errors import KeelError, NotFound
-from keel.governance.lineage import Graph, Link, Node
-from keel.governance.lineage_store import find_nodes
-from keel.governance.lineage_store import lineage as lineage_graph
+
+if TYPE_CHECKING:
+    from keel.governance.lineage import Graph, Link, Node
 
 __all__ = ["lineage"]
 
@@ -23,6 +24,8 @@ def lineage(ident: str = typer.Argument(..., metavar="ID", help="An object id: r
                                              "(default: all)."),
             as_json: bool = typer.Option(False, "--json", help="Print the graph(s) as JSON.")) -> None:
     """Show where an object came from (ancestors) and what it flowed into (descendants)."""
+    from keel.governance.lineage_store import lineage as lineage_graph
+
     graphs = [lineage_graph(node.kind, node.id, depth) for node in _roots(ident)]
     if as_json:
         typer.echo(json.dumps([g.to_dict() for g in graphs], indent=2))
@@ -33,6 +36,9 @@ def lineage(ident: str = typer.Argument(..., metavar="ID", help="An object id: r
 
 def _roots(ident: str) -> list[Node]:
     """Nodes with this id; a dataset reference (``NAME@v3``) names its version even before it has edges."""
+    from keel.governance.lineage import Node
+    from keel.governance.lineage_store import find_nodes
+
     try:
         return find_nodes(ident)
     except NotFound as missing:

@@ -19,7 +19,6 @@ from keel.data import snapshot
 from keel.data.entities import DatasetVersion, check_dataset_name, parse_ref
 from keel.data.pointer import is_pointer, read_pointer, write_pointer
 from keel.data.statcache import StatCache, stat_key
-from keel.data.tabular import describe, read_table, table_format
 from keel.data.versions_sql import SqlDatasetStore
 from keel.errors import CorruptArtifact, InvalidInput
 from keel.store import Database, open_database
@@ -66,6 +65,8 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
         return latest
     snapshot.store_files(local.blobs, files, manifest, progress)
     local.blobs.put_bytes(snapshot.manifest_bytes(kind, manifest))
+    from keel.data.tabular import describe, table_format  # pandas and pyarrow: only for new versions
+
     fmt = table_format(list(manifest))
     described = describe([f.path for f in files], fmt) if fmt else None
     rows, schema, stats = described or (None, None, None)
@@ -93,6 +94,8 @@ def get_version(ref: str) -> DatasetVersion:
 
 def load(ref: str | DatasetVersion) -> pd.DataFrame:
     """A tabular version (one Parquet/CSV file or a directory of them) as a pandas DataFrame, bytes verified."""
+    from keel.data.tabular import read_table, table_format
+
     local = _local()
     version = ref if isinstance(ref, DatasetVersion) else get_version(ref)
     _, manifest = _manifest(local.blobs, version)
