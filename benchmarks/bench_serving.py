@@ -359,23 +359,24 @@ def _write(rows: list[Row], plan: Plan, notes: list[str]) -> None:
     write_section("serving", lines)
 
 
-def _source_state() -> tuple[str, str]:
-    """Keel's commit (read-only git) and a digest of every file under ``src/keel`` as it is on disk."""
+def _source_state() -> tuple[str, dict[str, str]]:
+    """Keel's commit (read-only git) and a digest of each file under ``src/keel`` as it is on disk."""
     root = HERE.parent
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
-    digest = hashlib.blake2b(digest_size=8)
-    for path in sorted((root / "src" / "keel").rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return head.stdout.strip() or "unknown", digest.hexdigest()
+    files = {str(path.relative_to(root)): hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest()
+             for path in sorted((root / "src" / "keel").rglob("*.py"))}
+    return head.stdout.strip() or "unknown", files
 
 
 def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float, float, float],
-           source: tuple[str, str]) -> list[str]:
+           source: tuple[str, dict[str, str]]) -> list[str]:
     from keel import __version__
 
-    changed = source != _source_state()
-    notes = [f"Versions: Keel {__version__} (commit {source[0]}, source digest {source[1]}"
-             f"{'; its source CHANGED during the run, so the Keel rows mix versions' if changed else ''})"]
+    now = _source_state()[1]
+    changed = sorted(path for path in source[1].keys() | now.keys() if source[1].get(path) != now.get(path))
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=HERE.parent, capture_output=True,
+                           text=True).stdout.strip()
+    notes = [f"Versions: Keel {__version__} (commit {source[0]}{', with uncommitted changes' if dirty else ''})"]
     if plan.anchors_python:
         notes[0] += (f", mlflow {package_version(plan.anchors_python, 'mlflow')} (`mlflow models serve "
                      "--env-manager local`, its uvicorn server; `-w` for the worker count, 1 by default)")
@@ -385,6 +386,9 @@ def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float
                      "no schema check)")
     notes[0] += f", scikit-learn {package_version(sys.executable, 'scikit-learn')} on every side."
     cpu = max((r.result["loadgen_cpu"] for r in rows), default=0.0)
+    if changed:
+        notes.append(f"Keel files that changed on disk during the run (other engineers' work; each server started "
+                     f"afterwards loaded them): {', '.join(f'`{c}`' for c in changed)}.")
     notes += [
         "`keel serve` ran with its defaults (prediction log on) plus `--workers` and the batching column's flags: "
         "`off` is `--max-batch-size 1`, `default` passes none (Keel's default batching), `max N rows / W ms` is "
@@ -393,8 +397,10 @@ def _notes(plan: Plan, rows: list[Row], started: float, load_before: tuple[float
         f"LogisticRegression; a quarter of that for the forest; warm-up {plan.warmup:,} (a quarter for the forest).",
         f"The load generator (asyncio + uvloop, raw HTTP/1.1) used at most {cpu:.0%} of a core; on 2 cores it "
         "competes with the server's workers for CPU, as any client on the same machine would.",
-        "Load average (1 min) before the run: {:.1f} / {:.1f} / {:.1f} (1/5/15 min); the last column is the 1-min "
+        "Load average before the run (1/5/15 min): {:.1f} / {:.1f} / {:.1f}; the table's last column is the 1-min "
         "load when each row started. Other engineers' tests share the machine.".format(*load_before),
+        f"With {plan.concurrency} requests always in flight, the mean latency is {plan.concurrency} / throughput "
+        f"(Little's law): a p99 under 10 ms needs well over {plan.concurrency * 100:,} req/s from one server.",
         f"The run took {(time.monotonic() - started) / 60:.1f} min.",
     ]
     if len(plan.keel_configs) == 1:

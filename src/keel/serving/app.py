@@ -264,7 +264,7 @@ def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetric
 
     @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:
-        return {"name": "keel", "version": __version__, "extensions": ["model_repository"]}
+        return {"name": "keel", "version": __version__, "extensions": ["model_repository", "binary_tensor_data"]}
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, Any]:
