@@ -34,14 +34,17 @@ def _progress() -> Iterator[ProgressCallback]:
         yield update
 
 
-def add(path: Path = typer.Argument(..., help="A file or directory to snapshot."),
+def add(path: str = typer.Argument(..., help="A file or directory, an fsspec URL (s3://, https://…), or with --query "
+                                         "a SQLAlchemy URL."),
         name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
-        message: str = typer.Option("", "--message", "-m", help="What changed in this version.")) -> None:
+        message: str = typer.Option("", "--message", "-m", help="What changed in this version."),
+        query: str = typer.Option(None, "--query", "-q", help="Snapshot this query's result (a database source).")
+        ) -> None:
     """Snapshot PATH as the next version of dataset NAME (unchanged data keeps its version)."""
     from keel.data import versioning
 
     with _progress() as progress:
-        version = versioning.add(path, name, message, progress=progress)
+        version = versioning.add(path, name, message, progress=progress, query=query)
     console.print(f"[green]{version.ref}[/green] id {version.id}: {version.file_count} file(s), "
                   f"{version.size_bytes} bytes" + (f", {version.row_count} rows" if version.row_count is not None
                                                     else ""))

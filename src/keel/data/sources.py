@@ -219,9 +219,15 @@ def _describe(schema: pa.Schema | None) -> str:
     return "{" + ", ".join(f"{f.name}: {f.type}" for f in schema) + "}"
 
 
+def is_sql_url(source: str) -> bool:
+    """True for a SQLAlchemy URL (``postgresql+psycopg://…``, ``sqlite:///…``) or a ``sql:`` source."""
+    lowered = source.lower()
+    return lowered.startswith("sql:") or lowered.split("://", 1)[0].split("+", 1)[0] in _SQL_SCHEMES
+
+
 def _infer_format(source: str) -> str:
     lowered = source.lower()
-    if lowered.startswith("sql:") or lowered.split("://", 1)[0].split("+", 1)[0] in _SQL_SCHEMES:
+    if is_sql_url(source):
         return "sql"
     name = lowered.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     for compression in (".gz", ".bz2", ".xz", ".zst", ".zip"):

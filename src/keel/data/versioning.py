@@ -49,12 +49,19 @@ def _local() -> _Local:
 
 
 def add(path: str | Path, name: str, message: str = "", *, author: str | None = None,
-        progress: snapshot.Progress | None = None) -> DatasetVersion:
+        progress: snapshot.Progress | None = None, query: str | None = None,
+        origin: str | None = None) -> DatasetVersion:
     """Snapshot a file or directory as the next version of dataset ``name`` and write ``NAME.keel.yaml`` beside it.
 
-    Returns the latest version unchanged when the content equals it (costing a stat per file).
+    ``path`` may also be a URL (``s3://…``, ``https://…``: staged, then snapshotted) or, with ``query``, a SQLAlchemy
+    URL whose query result is snapshotted as a Parquet table (see :mod:`keel.data.staging`). Returns the latest
+    version unchanged when the content equals it (costing a stat per file). ``origin`` is recorded as the source.
     """
     check_dataset_name(name)
+    from keel.data.staging import add_source, is_remote_source
+
+    if query is not None or (isinstance(path, str) and is_remote_source(path)):
+        return add_source(str(path), name, message, query=query, author=author)
     local, data = _local(), Path(path)
     kind, files = snapshot.scan(data)
     manifest = snapshot.digest_files(files, local.cache, progress)
@@ -72,7 +79,7 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
     rows, schema, stats = described or (None, None, None)
     version = local.store.create({
         "name": name, "message": message, "author": author or current_user(), "kind": kind, "path": data.name,
-        "source": str(data.absolute()), "manifest_digest": digest, "file_count": len(files),
+        "source": origin or str(data.absolute()), "manifest_digest": digest, "file_count": len(files),
         "size_bytes": sum(size for _, size in manifest.values()), "row_count": rows,
         "schema": schema, "stats": stats})
     write_pointer(data, version)
