@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ServeProcess", "ServerProcess", "free_port", "run_cli"]
+__all__ = ["ServeProcess", "ServerProcess", "free_port", "run_cli", "serve_registered"]
 
 
 def free_port() -> int:
@@ -83,6 +83,26 @@ class ServeProcess(ServerProcess):
                 return
             time.sleep(0.1)
         raise RuntimeError("keel serve never became ready")
+
+
+def serve_registered(home: Path, model: Any, example: Any, name: str) -> ServeProcess:
+    """Log ``model`` and register it as ``name`` version 1 in a fresh ``home``, then start
+    ``keel serve models:/NAME/1`` there; returns the process once it is ready (stop it when done)."""
+    import pytest
+
+    import keel
+    from keel.tracking.context import reset_backend
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KEEL_HOME", str(home))
+        mp.delenv("KEEL_TRACKING_URI", raising=False)
+        reset_backend()
+        with keel.start_run():
+            keel.log_model(model, "model", input_example=example, registered_model_name=name)
+        reset_backend()
+    proc = ServeProcess(home, f"models:/{name}/1").start(timeout=60)
+    proc.wait_ready()
+    return proc
 
 
 def run_cli(*args: str, capsys: Any) -> tuple[int, str, str]:

@@ -18,8 +18,7 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from keel.tracking.context import reset_backend
-from keel_testing import ServeProcess
+from keel_testing import ServeProcess, serve_registered
 
 pytest.importorskip("mlflow.pyfunc.scoring_server.client")
 from mlflow.deployments import PredictionsResponse  # noqa: E402
@@ -40,19 +39,8 @@ def model_and_rows() -> tuple[LogisticRegression, pd.DataFrame]:
 def server(tmp_path_factory: pytest.TempPathFactory,
            model_and_rows: tuple[LogisticRegression, pd.DataFrame]) -> Iterator[ServeProcess]:
     """``keel serve models:/scorer/1`` in a fresh home where the model was logged and registered."""
-    import keel
-
     model, frame = model_and_rows
-    home = tmp_path_factory.mktemp("invocations") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KEEL_HOME", str(home))
-        mp.delenv("KEEL_TRACKING_URI", raising=False)
-        reset_backend()
-        with keel.start_run():
-            keel.log_model(model, "model", input_example=frame.head(5), registered_model_name="scorer")
-        reset_backend()
-    proc = ServeProcess(home, "models:/scorer/1").start(timeout=60)
-    proc.wait_ready()
+    proc = serve_registered(tmp_path_factory.mktemp("invocations") / "home", model, frame.head(5), "scorer")
     yield proc
     proc.stop()
 

@@ -17,8 +17,7 @@ from sklearn.linear_model import LogisticRegression
 
 from keel.errors import InvalidInput
 from keel.serving.protocols import BINARY_HEADER, decode_v2_request, read_v2_body
-from keel.tracking.context import reset_backend
-from keel_testing import ServeProcess
+from keel_testing import ServeProcess, serve_registered
 
 httpclient = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
@@ -37,19 +36,8 @@ def model_and_rows() -> tuple[LogisticRegression, pd.DataFrame]:
 def server(tmp_path_factory: pytest.TempPathFactory,
            model_and_rows: tuple[LogisticRegression, pd.DataFrame]) -> Iterator[ServeProcess]:
     """``keel serve models:/lr/1`` in a fresh home where the model was logged and registered."""
-    import keel
-
     model, frame = model_and_rows
-    home = tmp_path_factory.mktemp("triton") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KEEL_HOME", str(home))
-        mp.delenv("KEEL_TRACKING_URI", raising=False)
-        reset_backend()
-        with keel.start_run():
-            keel.log_model(model, "model", input_example=frame.head(5), registered_model_name="lr")
-        reset_backend()
-    proc = ServeProcess(home, "models:/lr/1").start(timeout=60)
-    proc.wait_ready()
+    proc = serve_registered(tmp_path_factory.mktemp("triton") / "home", model, frame.head(5), "lr")
     yield proc
     proc.stop()
 
