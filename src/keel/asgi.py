@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 
 from keel.errors import InvalidInput, KeelError
 
-__all__ = ["OrjsonResponse", "install_error_handlers", "read_json"]
+__all__ = ["OrjsonResponse", "install_error_handlers", "parse_json_object", "read_json"]
 
 log = logging.getLogger("keel.server")
 
@@ -29,7 +29,11 @@ class OrjsonResponse(JSONResponse):
 
 async def read_json(request: Request) -> dict[str, Any]:
     """The request's JSON object body (``{}`` when empty); malformed JSON is a 400 naming the problem."""
-    raw = await request.body()
+    return parse_json_object(await request.body())
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a JSON object (``{}`` when empty); malformed JSON or a non-object is :class:`InvalidInput`."""
     if not raw.strip():
         return {}
     try:

@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from keel.asgi import parse_json_object
 from keel.errors import InvalidInput
 from keel.registry.signature import ColumnSpec, Schema, Signature, TensorSpec
 
@@ -105,25 +106,13 @@ def read_v2_body(raw: bytes, json_length: str | None = None) -> dict[str, Any]:
     (little-endian, row-major; a BYTES element is a 4-byte little-endian length and then its bytes).
     """
     if json_length is None:
-        return _json_object(raw)
+        return parse_json_object(raw)
     size = int(json_length) if json_length.strip().isdigit() else -1
     if not 0 <= size <= len(raw):
         raise InvalidInput(f"{BINARY_HEADER} {json_length!r} must be the byte length of the JSON part of the "
                            f"{len(raw)}-byte body", field=BINARY_HEADER)
-    body = _json_object(raw[:size])
+    body = parse_json_object(raw[:size])
     _attach_binary_data(body, raw[size:])
-    return body
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"request body: malformed JSON ({exc})", field="body") from exc
-    if not isinstance(body, dict):
-        raise InvalidInput("request body: expected a JSON object", field="body")
     return body
 
 
