@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     metric_flush_interval_s: float = 0.5
     http_timeout_s: float = 30.0
     http_retry_for_s: float = 120.0
+    # the online feature store: sqlite:///PATH (default: <home>/online.db) or redis://HOST:PORT/DB
+    online_store: str | None = None
 
     @field_validator("project")
     @classmethod
@@ -82,6 +84,11 @@ class Settings(BaseSettings):
     def resolved_artifact_root(self) -> str:
         """The artifact root: a local folder under home unless ``KEEL_ARTIFACT_ROOT`` is set (any fsspec URL)."""
         return self.artifact_root or str((self.home / "artifacts").absolute())
+
+    @property
+    def resolved_online_store(self) -> str:
+        """The online feature store URL (SQLite under home unless ``KEEL_ONLINE_STORE`` is set)."""
+        return self.online_store or f"sqlite:///{(self.home / 'online.db').absolute()}"
 
     @property
     def is_remote(self) -> bool:

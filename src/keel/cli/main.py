@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from keel import __version__
-from keel.cli import data, data_remotes, deploy, experiments, lineage, models, predict, runs, serve, server
+from keel.cli import data, data_remotes, deploy, experiments, features, lineage, models, predict, runs, serve, server
 from keel.errors import KeelError
 
 __all__ = ["app", "main"]
@@ -21,6 +21,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(data.app, name="data")
 app.add_typer(data_remotes.app, name="remote")
+app.add_typer(features.app, name="features")
 app.command("server")(server.serve)
 app.command("serve")(serve.serve)
 app.command("predict")(predict.predict)

@@ -46,20 +46,31 @@ class LoggedModelInfo:
 
 def log_model(model: Any, name: str, input_example: Any = None, signature: Signature | None = None,
               registered_model_name: str | None = None, *, flavor: str | None = None,
-              pip_requirements: list[str] | None = None, code_paths: list[str] | None = None) -> LoggedModelInfo:
-    """Save ``model`` into the active run's artifacts under ``name``, and register it if asked."""
+              pip_requirements: list[str] | None = None, code_paths: list[str] | None = None,
+              features: list[str] | None = None) -> LoggedModelInfo:
+    """Save ``model`` into the active run's artifacts under ``name``, and register it if asked.
+
+    ``features`` (``["view:feature", ...]``, in the model's input column order) declares what the model reads from
+    the feature store: ``keel serve`` then accepts entity keys and fetches them, and an apply that would remove or
+    retype one of them is refused while a registered version declares it.
+    """
+    from keel.features.model_features import FEATURES_KEY, check_feature_refs
+
+    declared = check_feature_refs(features) if features is not None else None
     run = active_run() or start_run()
     backend = get_backend()
     with tempfile.TemporaryDirectory(prefix="keel-model-") as tmp:
         info = save_model(model, Path(tmp) / "model", flavor=flavor, input_example=input_example,
-                          signature=signature, pip_requirements=pip_requirements, code_paths=code_paths)
+                          signature=signature, pip_requirements=pip_requirements, code_paths=code_paths,
+                          metadata={FEATURES_KEY: declared} if declared else None)
         target = f"{run.info.artifact_uri}/{name.strip('/')}"
         backend.artifacts.put_dir(target, info.path)
     uri = f"runs:/{run.run_id}/{name.strip('/')}"
     version = None
     if registered_model_name:
         sig = json.dumps(info.signature.to_dict()) if info.signature is not None else None
-        version = register_model(uri, registered_model_name, signature=sig)
+        tags = {FEATURES_KEY: json.dumps(declared)} if declared else None
+        version = register_model(uri, registered_model_name, signature=sig, tags=tags)
     return LoggedModelInfo(uri, run.run_id, name, info.flavor, info.signature, version)
 
 

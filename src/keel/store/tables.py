@@ -30,6 +30,8 @@ __all__ = [
     "deployment_revisions",
     "experiment_tags",
     "experiments",
+    "feature_definitions",
+    "feature_materializations",
     "latest_metrics",
     "lineage_edges",
     "logged_model_params",
@@ -365,4 +367,38 @@ remotes = Table(
     Column("options", Text, nullable=False, server_default="{}"),
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("project", "name"),
+)
+
+# Added by migration 0007: feature-store definitions, one row per applied version of an entity / feature view /
+# on-demand view (``spec`` JSON; NULL marks a removal), and one row per materialization of a view into the online
+# store (its time window and the newest source timestamp written, the watermark for incremental runs).
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("spec", Text, nullable=True),
+    Column("digest", String(64), nullable=False),
+    Column("author", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("project", "kind", "name", "version"),
+)
+
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("view", String(128), nullable=False),
+    Column("start_us", BigInteger, nullable=True),
+    Column("end_us", BigInteger, nullable=False),
+    Column("watermark_us", BigInteger, nullable=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("source_version", String(300), nullable=True),
+    Column("store", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "project", "view"),
 )

@@ -1,0 +1,42 @@
+"""Where a tabular dataset version's bytes live, for engines (DuckDB) that read the files in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from keel.data.entities import DatasetVersion
+from keel.errors import InvalidInput
+
+__all__ = ["TableFiles", "table_files"]
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """A tabular version: its format (``parquet`` or ``csv``), its files' locations in manifest order (local paths,
+    or ``protocol://path`` URLs), and the fsspec filesystem to read them through when the root is not local."""
+
+    version: DatasetVersion
+    format: str
+    urls: list[str]
+    fs: Any | None
+
+
+def table_files(ref: str | DatasetVersion) -> TableFiles:
+    """Resolve ``NAME@vN`` / ``NAME`` (latest) to the stored objects holding its table, without copying them."""
+    from keel.data.tabular import table_format
+    from keel.data.versioning import _local, _manifest, get_version
+
+    local = _local()
+    version = ref if isinstance(ref, DatasetVersion) else get_version(ref)
+    _, manifest = _manifest(local.blobs, version)
+    fmt = table_format(list(manifest))
+    if fmt is None:
+        raise InvalidInput(f"dataset {version.ref} is not a table (Parquet or CSV files of one format)",
+                           field="source")
+    storage = local.blobs.storage
+    paths = [storage.full(local.blobs.object_path(digest)) for _, (digest, _) in sorted(manifest.items())]
+    if storage.is_local:
+        return TableFiles(version, fmt, paths, None)
+    protocol = storage.fs.protocol if isinstance(storage.fs.protocol, str) else storage.fs.protocol[0]
+    return TableFiles(version, fmt, [f"{protocol}://{p}" for p in paths], storage.fs)
