@@ -11,6 +11,7 @@ from keel.server import (
     artifacts,
     deployments,
     experiments,
+    features,
     mlflow_models,
     mlflow_registry,
     mlflow_tracking,
@@ -39,8 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                  SqlRegistryStore(db, settings.project), SqlLoggedModelStore(db, settings.project),
                                  SqlDeploymentStore(db, settings.project))
     install_error_handlers(app)
-    for module in (experiments, runs, registry, deployments, mlflow_tracking, mlflow_registry, mlflow_models,
-                   artifacts):
+    for module in (experiments, runs, registry, deployments, features, mlflow_tracking, mlflow_registry,
+                   mlflow_models, artifacts):
         app.include_router(module.router)
     app.include_router(mlflow_tracking.version_router)
     return app

@@ -20,6 +20,7 @@ from keel.registry.signature import enforce
 from keel.registry.uris import parse_model_uri
 from keel.serving.batching import BatchConfig, MicroBatcher
 from keel.serving.fastlane import NumericTable, Rows
+from keel.serving.features import declared_features, with_online_features
 from keel.serving.protocols import row_count
 
 __all__ = ["Loaded", "PredictionFailed", "ServedModel", "describe_uri", "resolve_version"]
@@ -45,9 +46,11 @@ class Loaded:
     model: LoadedModel
     version: str
     fast: NumericTable | None = field(init=False, default=None)
+    features: tuple[str, ...] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fast", NumericTable.from_signature(self.model.signature))
+        object.__setattr__(self, "features", declared_features(self.model.metadata))
 
 
 def describe_uri(model_uri: str) -> tuple[str, str]:
@@ -148,6 +151,11 @@ class ServedModel:
             if data.table.same_as(current.fast):
                 return await self._dispatch(self._rows_batcher, self._run_rows, current, data.values), current
             data = data.frame()
+        if current.features is not None:
+            import asyncio
+
+            data = await asyncio.get_running_loop().run_in_executor(self._executor, with_online_features, data,
+                                                                    current.features)
         data = enforce(current.model.signature, data)
         return await self._dispatch(self._batcher, self._run, current, data), current
 
