@@ -1,5 +1,6 @@
-"""Keel quick start (`make demo`): train, track, register, evaluate and promote a small scikit-learn model, then
-deploy it as a canary with a shadow, serve it, read the prediction log, score a file in batch and bundle it.
+"""Keel quick start (`make demo`): version and validate data, build the training set through the feature store, train,
+track, register, evaluate and promote a small scikit-learn model, then deploy it as a canary with a shadow, serve it
+(also from entity keys with online features), read the prediction log, score a file in batch and bundle it.
 
 Everything lands in the embedded default store (./.keel: SQLite + a local artifact folder); nothing to configure.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -22,19 +25,31 @@ from sklearn.preprocessing import StandardScaler
 
 import keel
 import keel.data
+import keel.features as kf
 
 EPOCHS = 20
-
-
 MODEL_NAME = "breast-cancer"
+NOW = datetime.now(UTC).replace(microsecond=0)
+# feature names are identifiers: "mean radius" -> "mean_radius"
+FEATURES = [c.replace(" ", "_") for c in load_breast_cancer().feature_names]
+REFS = [f"measurements:{name}" for name in FEATURES]
+
+
+def measurements() -> pd.DataFrame:
+    """Each patient's measurements, taken a day before the diagnosis (the label), keyed by patient_id."""
+    data = load_breast_cancer(as_frame=True).data
+    data.columns = FEATURES
+    data.insert(0, "event_timestamp", [NOW - timedelta(days=1, minutes=i) for i in range(len(data))])
+    data.insert(0, "patient_id", range(len(data)))
+    return data
 
 
 def snapshot_and_validate() -> keel.data.DatasetVersion:
-    """The training data becomes a dataset version, profiled into a check suite and validated (a CI gate)."""
+    """The measurements become a dataset version, profiled into a check suite and validated (a CI gate)."""
     home = keel.tracking.context.get_backend().settings.home
     home.mkdir(parents=True, exist_ok=True)
-    source = home / "breast_cancer.csv"
-    load_breast_cancer(as_frame=True).frame.to_csv(source, index=False)
+    source = home / "measurements.parquet"
+    measurements().to_parquet(source, index=False)
     version = keel.data.add(source, "breast-cancer-data", message="sklearn's bundled breast cancer set")
     print(f"dataset {version.name}@v{version.number}: {version.row_count} rows, id {version.id}")
     keel_cli("data", "profile", f"{version.name}@v{version.number}", "-o", str(home / "suite.yaml"))
@@ -43,10 +58,31 @@ def snapshot_and_validate() -> keel.data.DatasetVersion:
     return version
 
 
-def train(alpha: float, dataset: keel.data.DatasetVersion, seed: int = 0) -> int:
+def feature_store() -> tuple[pd.DataFrame, keel.data.DatasetVersion]:
+    """Define the features over the dataset (`keel features apply` shows the diff), then build the training set by a
+    point-in-time join of each diagnosis with the measurements known at that time; it is saved as a dataset
+    version linked to the feature view."""
+    home = keel.tracking.context.get_backend().settings.home
+    fields = ", ".join(f'Field("{name}", "float64")' for name in FEATURES)
+    (home / "features.py").write_text(textwrap.dedent(f"""
+        from keel.features import Entity, FeatureView, Field
+        patient = Entity("patient", join_keys=["patient_id"])
+        measurements = FeatureView("measurements", entities=[patient], source="breast-cancer-data",
+                                   schema=[{fields}])
+        """))
+    keel_cli("features", "apply", str(home / "features.py"))
+    target = load_breast_cancer().target
+    labels = pd.DataFrame({"patient_id": range(len(target)), "event_timestamp": NOW, "target": target})
+    result = kf.get_training_set(labels, REFS, save_as="breast-cancer-training")
+    print(f"training set {result.dataset_version.ref}: {len(result.frame)} rows x {len(FEATURES)} features from "
+          f"the feature store")
+    return result.frame, result.dataset_version
+
+
+def train(alpha: float, frame: pd.DataFrame, dataset: keel.data.DatasetVersion, seed: int = 0) -> int:
     """One tracked training run that logs and registers its model; returns the registered version."""
-    data = load_breast_cancer(as_frame=True)
-    x_train, x_val, y_train, y_val = train_test_split(data.data, data.target, test_size=0.25, random_state=seed)
+    x_train, x_val, y_train, y_val = train_test_split(frame[FEATURES], frame["target"], test_size=0.25,
+                                                      random_state=seed)
     scaler = StandardScaler().fit(x_train)
     x_train_s, x_val_s = scaler.transform(x_train), scaler.transform(x_val)
     model = SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed)
@@ -62,25 +98,27 @@ def train(alpha: float, dataset: keel.data.DatasetVersion, seed: int = 0) -> int
                 "val_accuracy": accuracy_score(y_val, model.predict(x_val_s)),
             }, step=epoch)
         keel.log_dict({"confusion_matrix": confusion_matrix(y_val, model.predict(x_val_s)).tolist(),
-                       "labels": [str(c) for c in data.target_names]}, "eval/confusion_matrix.json")
+                       "labels": ["malignant", "benign"]}, "eval/confusion_matrix.json")
         pipeline = make_pipeline(scaler, model)
-        info = keel.log_model(pipeline, "model", input_example=x_val.head(5), registered_model_name=MODEL_NAME)
+        info = keel.log_model(pipeline, "model", input_example=x_val.head(5), registered_model_name=MODEL_NAME,
+                              features=REFS)  # so `keel serve` can take patient_id and fetch the rest
         assert info.registered_model_version is not None
         keel.set_tag("registered_version", info.registered_model_version.version)
         return info.registered_model_version.version
 
 
 def holdout() -> pd.DataFrame:
-    """The validation split, with its target column, as the gate's evaluation data."""
-    data = load_breast_cancer(as_frame=True)
-    _, frame = train_test_split(data.frame, test_size=0.25, random_state=0)
+    """The validation split (features and target) as the gate's evaluation data."""
+    data = measurements()[FEATURES].assign(target=load_breast_cancer().target)
+    _, frame = train_test_split(data, test_size=0.25, random_state=0)
     return frame
 
 
 def main() -> None:
     keel.set_experiment("quickstart")
-    dataset = snapshot_and_validate()
-    versions = [train(alpha, dataset) for alpha in (1e-4, 1e-3, 1e-2)]
+    snapshot_and_validate()
+    frame, training_set = feature_store()
+    versions = [train(alpha, frame, training_set) for alpha in (1e-4, 1e-3, 1e-2)]
     best = keel.search_runs("quickstart", order_by=["metrics.val_accuracy DESC"], max_results=1,
                             output_format="list")[0]
     print(f"\nlogged {len(versions)} runs and registered versions {versions}; best: {best.info.run_name} "
@@ -100,6 +138,7 @@ def main() -> None:
     keel_cli("models", "versions", MODEL_NAME)
     others = [v for v in versions if v != best_version]
     deploy_and_serve(others[0], others[1], holdout().drop(columns=["target"]))
+    serve_with_online_features()
     score_in_batch()
     home = keel.tracking.context.get_backend().settings.home.absolute()
     keel_cli("models", "bundle", f"{MODEL_NAME}@champion", "-o", str(home / "bundle"), "--force")
@@ -135,6 +174,19 @@ def deploy_and_serve(challenger: int, shadow: int, rows: pd.DataFrame) -> None:
     keel_cli("deploy", "update", "cancer-prod", "--canary", f"{MODEL_NAME}/{challenger}=50")
     keel_cli("deploy", "rollback", "cancer-prod")
     keel_cli("deploy", "show", "cancer-prod", "--history")
+
+
+def serve_with_online_features() -> None:
+    """Materialize the latest measurements into the online store, then send `keel serve` only patient ids: the
+    champion declared its features, so the server fetches them before predicting."""
+    keel_cli("features", "materialize")
+    keel_cli("features", "skew", "measurements", "--sample", "50")
+    ids = holdout().index[:5]
+    answered = serve([f"models:/{MODEL_NAME}@champion"], pd.DataFrame({"patient_id": ids}))
+    expected = keel.load_model(f"models:/{MODEL_NAME}@champion").predict(holdout().loc[ids, FEATURES])
+    print(f"keel serve with online features: patient_id {list(ids)} -> {[p for _, p in answered]} "
+          f"({'same as' if [p for _, p in answered] == [int(e) for e in expected] else 'DIFFERENT from'} the "
+          "model on the stored features)")
 
 
 def serve(args: list[str], rows: pd.DataFrame) -> list[tuple[str, int]]:

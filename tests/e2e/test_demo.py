@@ -18,6 +18,8 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     out = proc.stdout
     assert "dataset breast-cancer-data@v1: 569 rows" in out  # the training data as a dataset version
     assert "passed: " in out and "0 failed" in out and (tmp_path / ".keel" / "validation.html").is_file()
+    assert "+ feature view measurements" in out and "Applied 2 change(s)" in out  # keel features apply, with its diff
+    assert "training set breast-cancer-training@v1: 569 rows x 30 features from the feature store" in out
     assert "registered versions [1, 2, 3]" in out
     assert "runs (3)" in out and "val_accuracy" in out
     assert "-> @champion: PROMOTED" in out
@@ -25,9 +27,12 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert "keel serve --deployment cancer-prod: /invocations -> [" in out  # the canary served by `keel serve`
     assert "prediction log (80 rows" in out  # 40 answered + 40 mirrored to the shadow
     assert "deployment cancer-prod: 3 revisions" in out and "rollback" in out
+    assert "measurements: 569 entities written" in out and "50/50 sampled keys match" in out  # materialize, skew
+    assert "(same as the model on the stored features)" in out  # keel serve fetched features for patient ids
     assert "batch scoring: 143 rows" in out
     assert "bundled breast-cancer v" in out and (tmp_path / ".keel" / "bundle" / "Dockerfile").is_file()
     assert "pushed breast-cancer-data@v1 to origin" in out
     assert "promoted_to ▸ alias breast-cancer@champion" in out  # keel lineage: data → run → version → champion
     assert "deployment_revision cancer-prod#1" in out
+    assert "source_of ▸ feature_view measurements@v1" in out and "features_for ▸ dataset_version" in out
     assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured

@@ -58,7 +58,10 @@ def _stats(dataset: pads.Dataset, schema: pa.Schema) -> tuple[int, dict[str, Col
         col = '"' + field.name.replace('"', '""') + '"'
         aggs = {"null_count": f"count(*) - count({col})"}
         if _orderable(field.type):
-            aggs |= {"min": f"min({col})", "max": f"max({col})", "distinct_estimate": f"approx_count_distinct({col})"}
+            # temporal bounds as text: a tz-aware value would need pytz to reach Python, and ends up JSON text anyway
+            cast = "::VARCHAR" if pa.types.is_temporal(field.type) else ""
+            aggs |= {"min": f"min({col}){cast}", "max": f"max({col}){cast}",
+                     "distinct_estimate": f"approx_count_distinct({col})"}
         if _numeric(field.type):
             aggs["mean"] = f"avg({col})"
         plan.append((field, list(aggs)))
