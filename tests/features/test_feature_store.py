@@ -192,3 +192,31 @@ def test_breaking_change_refused_while_a_model_uses_the_feature(store: dict[str,
 def test_unknown_view_and_remote_errors(store: dict[str, object]) -> None:
     with pytest.raises(NotFound, match="never_applied"):
         kf.materialize(["never_applied"])
+
+
+def test_csv_and_sql_sources(keel_home: Path, tmp_path: Path, postgres_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    rows = pd.DataFrame({"driver_id": [1, 1, 2], "event_timestamp": [NOW - timedelta(hours=3), NOW - timedelta(hours=1),
+                                                                   NOW - timedelta(hours=2)], "trips": [1, 2, 3]})
+    rows.to_csv(tmp_path / "stats.csv", index=False)
+    engine = create_engine(postgres_url)
+    rows.to_sql("driver_trips", engine, index=False)
+    engine.dispose()
+    driver = kf.Entity("driver", join_keys=["driver_id"])
+    from_csv = kf.FeatureView("csv_stats", entities=[driver], source=str(tmp_path / "stats.csv"),
+                              schema=[kf.Field("trips", "int64")])
+    from_sql = kf.FeatureView("sql_stats", entities=[driver],
+                              source=kf.Source.sql(postgres_url, "SELECT driver_id, event_timestamp, trips AS rides "
+                                                                "FROM driver_trips"),
+                              schema=[kf.Field("rides", "int64")])
+    kf.apply([driver, from_csv, from_sql])
+    entities = pd.DataFrame({"driver_id": [1, 1, 2], "event_timestamp": [NOW - timedelta(hours=2), NOW, NOW]})
+    df = kf.get_historical_features(entities, ["csv_stats:trips", "sql_stats:rides"])
+    assert df["trips"].tolist() == [1, 2, 3] and df["rides"].tolist() == [1, 2, 3]
+    kf.materialize(["sql_stats"])
+    assert kf.get_online_features({"driver_id": [1, 2]}, ["sql_stats:rides"]).to_dict()["rides"] == [2, 3]
+    bad = kf.FeatureView("bad_sql", entities=[driver], source=kf.Source.sql(postgres_url, "SELECT * FROM nope"),
+                         schema=[kf.Field("rides", "int64")])
+    with pytest.raises(InvalidInput, match="bad_sql"):
+        kf.apply([bad])
