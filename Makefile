@@ -6,6 +6,7 @@ PIP := $(VENV)/bin/pip
 ANCHORS_VENV ?= benchmarks/.venv-anchors
 BENTOML_VENV ?= benchmarks/.venv-bentoml
 DATA_ANCHORS_VENV ?= benchmarks/.venv-data-anchors
+FEATURE_ANCHORS_VENV ?= benchmarks/.venv-feature-anchors
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench clean
@@ -52,11 +53,19 @@ $(DATA_ANCHORS_VENV)/.installed: benchmarks/anchors-data.txt
 	$(DATA_ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors-data.txt
 	@touch $@
 
-bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed $(DATA_ANCHORS_VENV)/.installed
+$(FEATURE_ANCHORS_VENV)/.installed: benchmarks/anchors-features.txt
+	$(PYTHON) -m venv $(FEATURE_ANCHORS_VENV)
+	$(FEATURE_ANCHORS_VENV)/bin/pip install -q --upgrade pip
+	$(FEATURE_ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors-features.txt
+	@touch $@
+
+bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed $(DATA_ANCHORS_VENV)/.installed \
+		$(FEATURE_ANCHORS_VENV)/.installed
 	$(PY) benchmarks/bench_tracking.py --anchors-python $(ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_registry.py --anchors-python $(ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_serving.py --anchors-python $(ANCHORS_VENV)/bin/python --bentoml-python $(BENTOML_VENV)/bin/python
 	$(PY) benchmarks/bench_data.py --anchors-python $(DATA_ANCHORS_VENV)/bin/python
+	$(PY) benchmarks/bench_features.py --anchors-python $(FEATURE_ANCHORS_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(ANCHORS_VENV) $(BENTOML_VENV) $(DATA_ANCHORS_VENV) .keel build dist src/*.egg-info
+	rm -rf $(VENV) $(ANCHORS_VENV) $(BENTOML_VENV) $(DATA_ANCHORS_VENV) $(FEATURE_ANCHORS_VENV) .keel build dist src/*.egg-info
