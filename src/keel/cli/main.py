@@ -8,7 +8,20 @@ import typer
 from rich.console import Console
 
 from keel import __version__
-from keel.cli import data, data_remotes, deploy, experiments, features, lineage, models, predict, runs, serve, server
+from keel.cli import (
+    data,
+    data_remotes,
+    deploy,
+    experiments,
+    features,
+    lineage,
+    models,
+    pipelines,
+    predict,
+    runs,
+    serve,
+    server,
+)
 from keel.errors import KeelError
 
 __all__ = ["app", "main"]
@@ -22,6 +35,8 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(data.app, name="data")
 app.add_typer(data_remotes.app, name="remote")
 app.add_typer(features.app, name="features")
+app.add_typer(pipelines.app, name="pipelines")
+app.command("run")(pipelines.run)
 app.command("server")(server.serve)
 app.command("serve")(serve.serve)
 app.command("predict")(predict.predict)

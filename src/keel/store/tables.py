@@ -43,6 +43,7 @@ __all__ = [
     "model_version_tags",
     "model_versions",
     "params",
+    "pipeline_runs",
     "projects",
     "registered_model_aliases",
     "registered_model_tags",
@@ -50,7 +51,13 @@ __all__ = [
     "remotes",
     "run_inputs",
     "runs",
+    "scheduler_leases",
+    "schedules",
+    "step_cache",
+    "step_runs",
     "tags",
+    "trigger_events",
+    "triggers",
 ]
 
 metadata = MetaData(
@@ -401,4 +408,105 @@ feature_materializations = Table(
     Column("store", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index(None, "project", "view"),
+)
+
+# Added by migration 0008: pipeline runs and their step runs (node = the step's place in the DAG, e.g. ``train`` or
+# ``noop-7``), the step cache (outputs by cache key), cron schedules with one scheduler lease per project, triggers
+# (an event name starting a pipeline) and the events waiting for a scheduler to claim them.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("pipeline", String(256), nullable=False),
+    Column("ref", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("params", Text, nullable=False, server_default="{}"),
+    Column("executor", String(32), nullable=False),
+    Column("tracking_run_id", String(64), nullable=True),
+    Column("resumed_from", String(32), nullable=True),
+    Column("trigger", String(256), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    Index(None, "project", "pipeline"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("pipeline_run_id", String(32), ForeignKey("pipeline_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("node", String(256), nullable=False),
+    Column("step", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("cache_hit", Integer, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("outputs", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("log_digest", String(64), nullable=True),
+    Column("tracking_run_id", String(64), nullable=True),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("pipeline_run_id", "node"),
+)
+
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("cache_key", String(64), nullable=False),
+    Column("step", String(256), nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("pipeline_run_id", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project", "cache_key"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(128), nullable=False),
+    Column("pipeline_ref", Text, nullable=False),
+    Column("cron", String(128), nullable=False),
+    Column("params", Text, nullable=False, server_default="{}"),
+    Column("enabled", Integer, nullable=False, server_default="1"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_fire_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("project", "name"),
+)
+
+scheduler_leases = Table(
+    "scheduler_leases",
+    metadata,
+    Column("project", String(128), nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project"),
+)
+
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(128), nullable=False),
+    Column("event", String(256), nullable=False),
+    Column("pipeline_ref", Text, nullable=False),
+    Column("params", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project", "name"),
+)
+
+trigger_events = Table(
+    "trigger_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("event", String(256), nullable=False),
+    Column("payload", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("claimed_by", String(128), nullable=True),
+    Column("processed_at", BigInteger, nullable=True),
+    Index(None, "project", "processed_at"),
 )

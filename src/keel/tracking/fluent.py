@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -90,6 +91,18 @@ def _stack() -> list[ActiveRun]:
     return stack
 
 
+@contextlib.contextmanager
+def run_defaults(tags: Mapping[str, str], run_name: str | None = None) -> Iterator[None]:
+    """Within the block, a top-level run started on this thread (explicitly or by a ``log_*`` call) gets ``tags``
+    and, unless given one, ``run_name`` (pipeline steps use it to link their runs to the pipeline's)."""
+    previous = getattr(_local, "defaults", None)
+    _local.defaults = (dict(tags), run_name)
+    try:
+        yield
+    finally:
+        _local.defaults = previous
+
+
 def _now() -> int:
     return int(time.time() * 1000)
 
@@ -142,6 +155,10 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         run = repo.get_run(run_id)
     else:
         all_tags = system_tags()
+        defaults = getattr(_local, "defaults", None)
+        if defaults is not None and not stack:  # inside a pipeline step: the step's run, linked to the pipeline's
+            all_tags.update(defaults[0])
+            run_name = run_name or defaults[1]
         all_tags.update({k: str(v) for k, v in (tags or {}).items()})
         if stack:
             all_tags["mlflow.parentRunId"] = stack[-1].run_id
