@@ -14,11 +14,13 @@ from keel.cli import (
     deploy,
     experiments,
     features,
+    init,
     lineage,
     models,
     pipelines,
     predict,
     runs,
+    schedules,
     serve,
     server,
 )
@@ -41,6 +43,10 @@ app.command("server")(server.serve)
 app.command("serve")(serve.serve)
 app.command("predict")(predict.predict)
 app.command("lineage")(lineage.lineage)
+app.add_typer(schedules.schedule_app, name="schedule")
+app.add_typer(schedules.trigger_app, name="trigger")
+app.command("scheduler")(schedules.scheduler)
+app.command("init")(init.init)
 
 err_console = Console(stderr=True)
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from keel.cli.output import console, format_ms
 from keel.errors import InvalidInput
-from keel.tracking.context import get_backend
+
+if TYPE_CHECKING:
+    from keel.tracking.context import Backend
 
 __all__ = ["app"]
+
+
+def get_backend() -> Backend:
+    """The SDK backend, imported on first use: loading the tracking SDK at import time slows every command."""
+    from keel.tracking.context import get_backend as backend
+
+    return backend()
 
 app = typer.Typer(help="Registered models: versions, aliases, promotion.", no_args_is_help=True)
 
@@ -119,7 +129,7 @@ def _model_uri(ref: str) -> str:
 @app.command("promote")
 def promote_version(
     name: str = typer.Argument(..., help="Registered model name."),
-    version: int = typer.Option(..., "--version", "-v", min=1, help="Candidate version."),
+    version: str = typer.Option(..., "--version", "-v", help="Candidate version: a number, or latest."),
     alias: str = typer.Option("champion", "--alias", "-a", help="Alias to move when the gate passes."),
     data: str = typer.Option(..., "--data", "-d", help="Evaluation data: a CSV or Parquet file."),
     target: str = typer.Option(..., "--target", "-t", help="Column holding the true labels/values."),
@@ -130,10 +140,23 @@ def promote_version(
     """Evaluate a version and move the alias only if every condition holds (exit 1 when refused: a CI gate)."""
     from keel.evaluation import promote
 
-    decision = promote(name, version, alias, data, target, task=task, require=require, must_beat=must_beat)
+    number = _version_number(name, version)
+    decision = promote(name, number, alias, data, target, task=task, require=require, must_beat=must_beat)
     console.print(decision.summary(), highlight=False)
     if not decision.promoted:
         raise typer.Exit(1)
+
+
+def _version_number(name: str, version: str) -> int:
+    """``3`` -> 3; ``latest`` -> the newest version of ``name`` (a CI gate promotes what the pipeline just trained)."""
+    if version.isdigit() and int(version) >= 1:
+        return int(version)
+    if version != "latest":
+        raise InvalidInput(f"--version {version!r} is not a version number or 'latest'", field="version")
+    versions, _ = get_backend().registry.search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise InvalidInput(f"model {name!r} has no versions to promote", field="version")
+    return max(int(v.version) for v in versions)
 
 
 @app.command("export-onnx")
