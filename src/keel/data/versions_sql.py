@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from keel.data.entities import DatasetVersion
 from keel.errors import Conflict, InvalidInput, NotFound
+from keel.pipelines.schedules_sql import record_event
 from keel.store import Database
 from keel.store.lineage import Edge, edges_touching, record_edge
 from keel.store.tables import dataset_versions, datasets
@@ -95,6 +96,8 @@ class SqlDatasetStore:
                 row["schema"] = json.dumps(row["schema"]) if row["schema"] is not None else None
                 row["stats"] = json.dumps(row["stats"], default=str) if row["stats"] is not None else None
                 conn.execute(insert(dataset_versions).values(project=self.project, **row))
+                # same transaction: every new version fires the `dataset:NAME` triggers (keel.pipelines.triggers)
+                record_event(conn, self.project, f"dataset:{name}", {"ref": version.ref, "id": version.id}, now)
         except IntegrityError as exc:
             raise Conflict(f"dataset {name!r} got a new version while this one was being added; add it again") \
                 from exc

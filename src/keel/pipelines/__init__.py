@@ -24,6 +24,8 @@ _LAZY: dict[str, str] = {
     "load_pipeline": "params",
     "tune": "tuning",
     "TuneResult": "tuning",
+    "emit": "triggers",
+    "Scheduler": "scheduler",
 }
 
 

@@ -17,6 +17,7 @@ from keel.server import (
     mlflow_tracking,
     registry,
     runs,
+    triggers,
 )
 from keel.server.state import ServerState
 
@@ -26,6 +27,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on the local store and artifact root named by ``settings``."""
     from keel.artifacts import ArtifactRepository
+    from keel.pipelines.schedules_sql import SqlScheduleStore
     from keel.registry import SqlLoggedModelStore, SqlRegistryStore
     from keel.serving.deployment_sql import SqlDeploymentStore
     from keel.store import open_database
@@ -39,9 +41,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                  ArtifactRepository.from_url(settings.resolved_artifact_root),
                                  SqlRegistryStore(db, settings.project), SqlLoggedModelStore(db, settings.project),
                                  SqlDeploymentStore(db, settings.project))
+    app.state.keel_triggers = SqlScheduleStore(db, settings.project)
     install_error_handlers(app)
     for module in (experiments, runs, registry, deployments, features, mlflow_tracking, mlflow_registry,
-                   mlflow_models, artifacts):
+                   mlflow_models, artifacts, triggers):
         app.include_router(module.router)
     app.include_router(mlflow_tracking.version_router)
     return app
