@@ -116,3 +116,22 @@ def run_cli(*args: str, capsys: Any) -> tuple[int, str, str]:
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def log_traffic(hours: list[tuple[float, Any]], deployment: str = "prod") -> list[str]:
+    """Write prediction-log rows as a served deployment would: one request per row of each frame (its ``target``
+    column left out of the inputs), spread over the hour starting at each given epoch second; returns the request
+    ids in order (``r0``, ``r1``, ...). The output is ``age > 40`` as 0/1 when the frame has ``age``."""
+    from keel.monitoring import PredictionLog
+
+    ids: list[str] = []
+    with PredictionLog(flush_interval_s=0.05) as log:
+        for start, frame in hours:
+            for i, (_, row) in enumerate(frame.iterrows()):
+                request_id = f"r{len(ids)}"
+                ids.append(request_id)
+                log.record(request_id=request_id, deployment=deployment, model_name="m", model_version="1",
+                           inputs=row.drop(labels=["target"], errors="ignore").to_frame().T,
+                           outputs=[int(row.get("age", 0) > 40)], latency_ms=5.0 + i % 7,
+                           timestamp=start + 1 + i * (3600.0 - 2) / len(frame))
+    return ids

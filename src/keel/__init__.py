@@ -9,8 +9,7 @@ The tracking SDK mirrors MLflow's::
         keel.log_metric("acc", 0.97, step=1)
 """
 
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import (
     AlreadyExists,
@@ -21,53 +20,65 @@ from keel.errors import (
     NotFound,
     PermissionDenied,
 )
-from keel.tracking import (
-    ActiveRun,
-    DatasetInput,
-    Run,
-    RunStatus,
-    active_run,
-    end_run,
-    flush,
-    get_metric_history,
-    get_run,
-    log_artifact,
-    log_artifacts,
-    log_dict,
-    log_figure,
-    log_input,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    log_text,
-    search_runs,
-    set_experiment,
-    set_tag,
-    set_tags,
-    start_run,
-)
 
-# The model SDK pulls in pandas and the flavors; it loads on first use so `import keel` stays fast.
-_LAZY = {"load_model": "keel.registry.fluent", "log_model": "keel.registry.fluent",
+if TYPE_CHECKING:
+    __version__: str
+    from keel.tracking import (
+        ActiveRun,
+        DatasetInput,
+        Run,
+        RunStatus,
+        active_run,
+        end_run,
+        flush,
+        get_metric_history,
+        get_run,
+        log_artifact,
+        log_artifacts,
+        log_dict,
+        log_figure,
+        log_input,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+
+# Every SDK function loads on first use, so `import keel` (and so every `keel` command) stays fast: the tracking
+# SDK pulls in settings and the artifact store, the model SDK pandas and the flavors.
+_TRACKING = ("ActiveRun", "DatasetInput", "Run", "RunStatus", "active_run", "end_run", "flush", "get_metric_history",
+             "get_run", "log_artifact", "log_artifacts", "log_dict", "log_figure", "log_input", "log_metric",
+             "log_metrics", "log_param", "log_params", "log_text", "search_runs", "set_experiment", "set_tag",
+             "set_tags", "start_run")
+_LAZY = {**dict.fromkeys(_TRACKING, "keel.tracking"),
+         "load_model": "keel.registry.fluent", "log_model": "keel.registry.fluent",
          "register_model": "keel.registry.fluent", "set_registered_model_alias": "keel.registry.fluent",
          "evaluate": "keel.evaluation", "promote": "keel.evaluation", "batch_predict": "keel.serving.batch",
-         "predictions": "keel.monitoring"}
+         "predictions": "keel.monitoring", "tune": "keel.pipelines.tuning"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("keel-mlops")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            return "0.0.0"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'keel' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    value = globals()[name] = getattr(importlib.import_module(module), name)  # later lookups skip __getattr__
+    return value
 
-
-try:
-    __version__ = version("keel-mlops")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 __all__ = [
     "ActiveRun",
@@ -110,4 +121,5 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "tune",
 ]

@@ -17,6 +17,7 @@ from keel.cli import (
     init,
     lineage,
     models,
+    monitor,
     pipelines,
     predict,
     runs,
@@ -38,6 +39,8 @@ app.add_typer(data.app, name="data")
 app.add_typer(data_remotes.app, name="remote")
 app.add_typer(features.app, name="features")
 app.add_typer(pipelines.app, name="pipelines")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(monitor.alerts_app, name="alerts")
 app.command("run")(pipelines.run)
 app.command("server")(server.serve)
 app.command("serve")(serve.serve)

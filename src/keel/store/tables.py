@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alert_rules",
+    "alerts",
     "dataset_versions",
     "datasets",
     "deployment_revisions",
@@ -42,6 +44,8 @@ __all__ = [
     "metric_chunks",
     "model_version_tags",
     "model_versions",
+    "monitor_results",
+    "monitors",
     "params",
     "pipeline_runs",
     "projects",
@@ -509,4 +513,74 @@ trigger_events = Table(
     Column("claimed_by", String(128), nullable=True),
     Column("processed_at", BigInteger, nullable=True),
     Index(None, "project", "processed_at"),
+)
+
+# Added by migration 0009: monitors (a deployment's prediction log compared window by window with a reference
+# dataset version; ``config`` holds features, stattests, thresholds, the task and the label key as JSON), one result
+# row per metric (and column) per window, alert rules (``expression`` like ``share_drifted_features > 0.3``, firing
+# after ``for_windows`` consecutive windows) and the alerts they raised.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(128), nullable=False),
+    Column("deployment", String(256), nullable=False),
+    Column("reference", String(300), nullable=False),
+    Column("window_s", Integer, nullable=False),
+    Column("config", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_window_end", BigInteger, nullable=True),
+    PrimaryKeyConstraint("project", "name"),
+)
+
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("monitor", String(128), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("column", String(256), nullable=True),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("flagged", Integer, nullable=False, server_default="0"),
+    Column("detail", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "project", "monitor", "window_end"),
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("name", String(128), nullable=False),
+    Column("monitor", String(128), nullable=False),
+    Column("expression", String(256), nullable=False),
+    Column("for_windows", Integer, nullable=False, server_default="1"),
+    Column("channels", Text, nullable=False, server_default="[]"),
+    Column("state", String(16), nullable=False, server_default="ok"),
+    Column("streak", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project", "name"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(128), nullable=False, server_default="default"),
+    Column("rule", String(128), nullable=False),
+    Column("monitor", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("acked_by", String(256), nullable=True),
+    Column("acked_at", BigInteger, nullable=True),
+    Column("deliveries", Text, nullable=False, server_default="[]"),
+    Index(None, "project", "state"),
 )
