@@ -60,7 +60,8 @@ _LAZY = {**dict.fromkeys(_TRACKING, "keel.tracking"),
          "load_model": "keel.registry.fluent", "log_model": "keel.registry.fluent",
          "register_model": "keel.registry.fluent", "set_registered_model_alias": "keel.registry.fluent",
          "evaluate": "keel.evaluation", "promote": "keel.evaluation", "batch_predict": "keel.serving.batch",
-         "predictions": "keel.monitoring", "tune": "keel.pipelines.tuning"}
+         "predictions": "keel.monitoring", "tune": "keel.pipelines.tuning", "step": "keel.pipelines.steps",
+         "pipeline": "keel.pipelines.steps", "run_pipeline": "keel.pipelines.runner"}
 
 
 def __getattr__(name: str) -> Any:
@@ -112,14 +113,17 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
     "predictions",
     "promote",
     "register_model",
+    "run_pipeline",
     "search_runs",
     "set_experiment",
     "set_registered_model_alias",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
     "tune",
 ]
