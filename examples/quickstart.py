@@ -1,6 +1,7 @@
 """Keel quick start (`make demo`): version and validate data, build the training set through the feature store, train,
 track, register, evaluate and promote a small scikit-learn model, then deploy it as a canary with a shadow, serve it
-(also from entity keys with online features), read the prediction log, score a file in batch and bundle it.
+(also from entity keys with online features), read the prediction log, score a file in batch and bundle it; finally
+run the lifecycle as a cached pipeline, watch its served model drift, and let the drift alert start retraining.
 
 Everything lands in the embedded default store (./.keel: SQLite + a local artifact folder); nothing to configure.
 """
@@ -140,6 +141,7 @@ def main() -> None:
     deploy_and_serve(others[0], others[1], holdout().drop(columns=["target"]))
     serve_with_online_features()
     score_in_batch()
+    continuous_training()
     home = keel.tracking.context.get_backend().settings.home.absolute()
     keel_cli("models", "bundle", f"{MODEL_NAME}@champion", "-o", str(home / "bundle"), "--force")
     keel_cli("remote", "add", "origin", str(home.parent / ".keel-remote"))  # any fsspec URL: s3://bucket/prefix …
@@ -174,6 +176,36 @@ def deploy_and_serve(challenger: int, shadow: int, rows: pd.DataFrame) -> None:
     keel_cli("deploy", "update", "cancer-prod", "--canary", f"{MODEL_NAME}/{challenger}=50")
     keel_cli("deploy", "rollback", "cancer-prod")
     keel_cli("deploy", "show", "cancer-prod", "--history")
+
+
+def continuous_training() -> None:
+    """The lifecycle as a Keel pipeline (examples/continuous_training.py), run twice to show the cache; then a
+    monitor watches its served champion, shifted inputs drift, the alert fires and the retraining pipeline runs."""
+    import sys as _sys
+    from pathlib import Path
+
+    _sys.path.insert(0, str(Path(__file__).parent))
+    from continuous_training import sample_data
+
+    home = keel.tracking.context.get_backend().settings.home.absolute()
+    flow = f"{Path(__file__).parent.absolute() / 'continuous_training.py'}:ct"
+    data, newer = sample_data(home / "ct_train.csv"), sample_data(home / "ct_newer.csv", slice(0, 500))
+    suite = f"suite={home / 'ct_suite.yaml'}"
+    keel_cli("run", flow, "-p", f"source={data}", "-p", suite)
+    keel_cli("run", flow, "-p", f"source={data}", "-p", suite)  # nothing changed: every step is cached
+    keel_cli("monitor", "create", "ct-drift", "-d", "ct-model", "-r", "ct-raw@v1", "--window", "10s")
+    keel_cli("alerts", "add-rule", "ct-drift-alert", "-m", "ct-drift", "--when", "share_drifted_features > 0.3",
+             "--channel", "trigger", "--channel", "log")
+    keel_cli("trigger", "add", "retrain-on-drift", "--on", "alert:ct-drift-alert", "--pipeline", flow,
+             "-p", f"source={newer}", "-p", suite)
+    frame = pd.read_csv(data).drop(columns=["row_id", "event_timestamp", "target"])
+    shifted = frame.sample(80, random_state=0) * 1.8  # the world changed: every measurement is larger
+    answered = serve(["models:/ct-model@champion"], shifted)
+    time.sleep(10 - time.time() % 10 + 0.5)  # let the 10 s window holding that traffic close
+    print(f"\nkeel serve models:/ct-model@champion answered {len(answered)} shifted requests")
+    keel_cli("monitor", "run", "ct-drift")
+    keel_cli("scheduler", "--once")  # the alert's trigger event starts the retraining pipeline
+    keel_cli("pipelines", "runs", "--pipeline", "ct")
 
 
 def serve_with_online_features() -> None:

@@ -7,13 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
 
 
+@pytest.mark.timeout(900)
 def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "MLFLOW_"))}
     proc = subprocess.run([sys.executable, str(QUICKSTART)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "dataset breast-cancer-data@v1: 569 rows" in out  # the training data as a dataset version
@@ -35,4 +38,9 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert "promoted_to ▸ alias breast-cancer@champion" in out  # keel lineage: data → run → version → champion
     assert "deployment_revision cancer-prod#1" in out
     assert "source_of ▸ feature_view measurements@v1" in out and "features_for ▸ dataset_version" in out
+    # the lifecycle as a pipeline, run twice (cached), then drift -> alert -> trigger -> retraining pipeline
+    assert "ct succeeded" in out and "5 succeeded" in out and "5 cached" in out
+    assert "keel serve models:/ct-model@champion answered 80 shifted requests" in out
+    assert "fired ct-drift-alert" in out
+    assert "trigger:retrain-on-drift <- alert:ct-drift-alert" in out and "succeeded run" in out
     assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured

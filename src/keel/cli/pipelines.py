@@ -44,6 +44,12 @@ def run(ref: str = typer.Argument(..., help="FILE.py:PIPELINE (FILE.py alone if 
     color = "green" if result.status == "SUCCEEDED" else "red"
     console.print(f"[{color}]{result.pipeline} {result.status.lower()}[/] run {result.id}: {summary} in "
                   f"{(result.ended_at or 0) - result.started_at} ms")
+    if result.status == "SUCCEEDED" and result.result is not None:
+        import json
+
+        text = json.dumps(result.result, default=str)
+        if len(text) <= 500:
+            console.print(f"result: {text}", highlight=False)
     if result.status != "SUCCEEDED":
         console.print(f"[red]{result.error}[/red]\nResume with: keel run {ref} --resume {result.id[:12]}")
         raise typer.Exit(1)

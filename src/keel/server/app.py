@@ -12,9 +12,11 @@ from keel.server import (
     deployments,
     experiments,
     features,
+    metrics,
     mlflow_models,
     mlflow_registry,
     mlflow_tracking,
+    monitoring,
     registry,
     runs,
     triggers,
@@ -27,6 +29,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on the local store and artifact root named by ``settings``."""
     from keel.artifacts import ArtifactRepository
+    from keel.monitoring.monitor_store import SqlMonitorStore
     from keel.pipelines.schedules_sql import SqlScheduleStore
     from keel.registry import SqlLoggedModelStore, SqlRegistryStore
     from keel.serving.deployment_sql import SqlDeploymentStore
@@ -44,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keel_triggers = SqlScheduleStore(db, settings.project)
     install_error_handlers(app)
     for module in (experiments, runs, registry, deployments, features, mlflow_tracking, mlflow_registry,
-                   mlflow_models, artifacts, triggers):
+                   mlflow_models, artifacts, triggers, monitoring):
         app.include_router(module.router)
     app.include_router(mlflow_tracking.version_router)
+    metrics.install_metrics(app, SqlMonitorStore(db, settings.project))
     return app
