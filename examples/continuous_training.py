@@ -5,7 +5,7 @@ the new version. Run it by hand, on a schedule, on each new dataset version, or 
 
     keel run examples/continuous_training.py:ct -p source=data/train.csv
     keel schedule add nightly --pipeline examples/continuous_training.py:ct --cron "0 3 * * *" -p source=...
-    keel trigger add on-new-data --on dataset:ct-raw --pipeline examples/continuous_training.py:ct -p source=...
+    keel trigger add on-new-data --on dataset:ct-raw --pipeline examples/continuous_training.py:ct -p 'source=$ref'
     keel trigger add on-drift --on alert:drift --pipeline examples/continuous_training.py:ct -p source=...
 
 Unchanged steps are cached: re-running on the same data skips everything; new data re-runs what depends on it.
@@ -30,8 +30,11 @@ DATASET = "ct-raw"
 
 @keel.step
 def ingest(source: str) -> str:
-    """The raw table becomes (or stays) a dataset version; returns NAME@vN."""
-    return keel.data.add(source, DATASET, message="continuous training input").ref
+    """A file becomes (or stays) the next version of the dataset; a dataset ref (a trigger passes ``$ref`` of the new
+    version) is used as it is. Returns NAME@vN."""
+    if Path(source).exists() or "://" in source:
+        return keel.data.add(source, DATASET, message="continuous training input").ref
+    return keel.data.get_version(source).ref
 
 
 @keel.step
