@@ -82,6 +82,7 @@ class StepResult:
     started_at: int
     ended_at: int
     tracking_run_id: str | None = None
+    call_s: float = 0.0  # the function call alone, last attempt (the runner learns which steps are quick)
 
 
 @dataclass(frozen=True)
@@ -105,15 +106,17 @@ def execute(task: StepTask) -> StepResult:
     blobs = BlobStore(task.artifact_root)
     started = int(time.time() * 1000)
     logs = io.StringIO()
-    attempts, error, output, run_id = 0, None, None, None
+    attempts, error, output, run_id, call_s = 0, None, None, None, 0.0
     try:
         args, kwargs = _resolve(task.args, blobs, task), _resolve(task.kwargs, blobs, task)
     except KeelError as exc:
         return StepResult(task.node, "FAILED", None, f"loading inputs: {exc}", 0, "", started, _now())
     for attempt in range(task.retries + 1):
         attempts = attempt + 1
+        began = time.perf_counter()
         try:
             value, run_id = _attempt(task, args, kwargs, logs)
+            call_s = time.perf_counter() - began
             output, error = store_value(value, blobs, f"the output of step {task.node!r}"), None
             break
         except InvalidInput as exc:  # an unstorable output: retrying will not help
@@ -127,7 +130,7 @@ def execute(task: StepTask) -> StepResult:
             if attempt < task.retries:
                 time.sleep(task.retry_backoff_s * (2 ** attempt))
     status = "SUCCEEDED" if error is None else "FAILED"
-    return StepResult(task.node, status, output, error, attempts, logs.getvalue(), started, _now(), run_id)
+    return StepResult(task.node, status, output, error, attempts, logs.getvalue(), started, _now(), run_id, call_s)
 
 
 def _attempt(task: StepTask, args: Any, kwargs: Any, logs: io.StringIO) -> tuple[Any, str | None]:

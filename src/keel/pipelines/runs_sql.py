@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 
 from keel.errors import NotFound
 from keel.store import Database
-from keel.store.lineage import Edge, record_edge
+from keel.store.lineage import Edge, record_new_edges
 from keel.store.tables import pipeline_runs, step_cache, step_runs
 
 __all__ = ["PipelineRun", "SqlPipelineStore", "StepRun"]
@@ -86,7 +86,8 @@ class SqlPipelineStore:
 
     def record_steps(self, run_id: str, steps: Sequence[StepRun], cache: Sequence[tuple[str, str, str]],
                      edges: Sequence[Edge] = ()) -> None:
-        """Store finished steps, new cache entries ``(key, step, output JSON)`` and lineage, in one transaction."""
+        """Store finished steps, new cache entries ``(key, step, output JSON)`` and their lineage (edges to or from
+        this run's step runs, so all new), in one transaction."""
         if not steps and not cache and not edges:
             return
         with self.db.write() as conn:
@@ -101,8 +102,7 @@ class SqlPipelineStore:
                     conn.execute(insert(step_cache), [
                         {"project": self.project, "cache_key": key, "step": step, "outputs": out,
                          "pipeline_run_id": run_id, "created_at": _ms()} for key, (step, out) in fresh.items()])
-            for edge in edges:
-                record_edge(conn, self.project, edge)
+            record_new_edges(conn, self.project, edges)  # every edge names a step run of this pipeline run
 
     def cached(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Stored outputs by cache key, for those of ``keys`` in the cache."""

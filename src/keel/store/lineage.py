@@ -13,7 +13,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from keel.store.tables import lineage_edges
 
-__all__ = ["Edge", "edges_touching", "record_edge"]
+__all__ = ["Edge", "edges_touching", "record_edge", "record_new_edges"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,15 @@ def record_edge(conn: Connection, project: str, edge: Edge) -> None:
     match = [getattr(le, name) == value for name, value in key.items()]
     if conn.execute(update(lineage_edges).where(*match).values(created_at=at)).rowcount == 0:
         conn.execute(insert(lineage_edges).values(project=project, created_at=at, **key))
+
+
+def record_new_edges(conn: Connection, project: str, edges: Sequence[Edge]) -> None:
+    """Insert edges known to be new (e.g. each naming an object created in this transaction) in one statement."""
+    if edges:
+        now = int(time.time() * 1000)
+        conn.execute(insert(lineage_edges), [
+            {"project": project, "src_kind": e.src_kind, "src_id": e.src_id, "relation": e.relation,
+             "dst_kind": e.dst_kind, "dst_id": e.dst_id, "created_at": e.created_at or now} for e in edges])
 
 
 def edges_touching(conn: Connection, kind: str, ids: Sequence[str]) -> list[Edge]:
