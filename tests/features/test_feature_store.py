@@ -220,3 +220,23 @@ def test_csv_and_sql_sources(keel_home: Path, tmp_path: Path, postgres_url: str)
                          schema=[kf.Field("rides", "int64")])
     with pytest.raises(InvalidInput, match="bad_sql"):
         kf.apply([bad])
+
+
+def test_unique_times_fast_path_is_only_taken_for_known_content(keel_home: Path, tmp_path: Path) -> None:
+    from keel.features.offline_sources import connect, resolve_source
+
+    path = tmp_path / "s.parquet"
+    t = NOW - timedelta(hours=1)
+    pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [t, t], "trips": [1, 2]}).to_parquet(path)
+    driver = kf.Entity("driver", join_keys=["driver_id"])
+    view = kf.FeatureView("s", entities=[driver], source=str(path), schema=[kf.Field("trips", "int64")])
+    kf.apply([driver, view])  # learns: times are unique per key in this content
+    con = connect()
+    assert resolve_source(con, view, ["driver_id"], "v").unique_times
+    entities = pd.DataFrame({"driver_id": [1], "event_timestamp": [NOW]})
+    assert kf.get_historical_features(entities, ["s:trips"])["trips"].tolist() == [1]
+    # the content changes (now with a tie for driver 1): unknown again, so the exact (time, row order) path runs
+    pd.DataFrame({"driver_id": [1, 1, 2], "event_timestamp": [t, t, t], "trips": [1, 7, 2]}).to_parquet(path)
+    assert not resolve_source(con, view, ["driver_id"], "v").unique_times
+    assert kf.get_historical_features(entities, ["s:trips"])["trips"].tolist() == [7]  # the later row wins
+    con.close()

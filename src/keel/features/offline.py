@@ -164,7 +164,8 @@ def join_views(table: pa.Table, ts: str, snap: Snapshot, needed: dict[str, list[
             if resolved.dataset_version_id:
                 sources.append(resolved.dataset_version_id)
             joined.append(JoinedView(quote(resolved.view), snap.join_keys(view), view.ttl if use_ttl else None,
-                                     [(f, outputs.get((name, f), f"__in_{name}__{f}")) for f in feats]))
+                                     [(f, outputs.get((name, f), f"__in_{name}__{f}")) for f in feats],
+                                     resolved.unique_times))
         query = pit_query("__entity_arrow", time_expr(ts, ts_type), joined)
         result = con.sql(query).to_arrow_table()
     except KeelError:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from keel.errors import InvalidInput, KeelError, NotFound
 from keel.features.definitions import FeatureView, Source
 from keel.features.pit import order_key
+from keel.features.source_facts import file_identity, lookup_unique_times
 
 if TYPE_CHECKING:
     import duckdb
@@ -30,11 +31,14 @@ _ORDER_BITS = 40  # a source's n-th file's rows are ordered after every row of t
 
 @dataclass(frozen=True)
 class ResolvedSource:
-    """The relation (``view``: a temp view name in the connection) and, for a dataset source, its resolved version."""
+    """The relation (``view``: a temp view name in the connection), for a dataset source its resolved version, the
+    content's identity (None when it has none, e.g. a SQL query) and whether its times are known unique per key."""
 
     view: str
     dataset_version_id: str | None
     dataset_ref: str | None
+    identity: str | None = None
+    unique_times: bool = False
 
 
 def quote(name: str) -> str:
@@ -66,7 +70,7 @@ def resolve_source(con: duckdb.DuckDBPyConnection, view: FeatureView, join_keys:
                    alias: str) -> ResolvedSource:
     """Create temp view ``alias`` over ``view``'s source with the layout this module describes; InvalidInput naming
     the view when the source lacks the timestamp field, a join key or a feature."""
-    raw, version_id, ref = _raw_relation(con, view.src, view.name)
+    raw, version_id, ref, identity = _raw_relation(con, view.src, view.name)
     columns = _columns(con, raw, view)
     needed = {view.timestamp_field: "the timestamp_field", **{k: "a join key" for k in join_keys},
               **{f: "a feature" for f in view.feature_names}}
@@ -83,8 +87,18 @@ def resolve_source(con: duckdb.DuckDBPyConnection, view: FeatureView, join_keys:
     keys = ", ".join(quote(k) for k in join_keys)
     t = time_expr(view.timestamp_field, columns[view.timestamp_field])
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(alias)} AS SELECT {keys}, {t} AS __t, {order_key(t, '__o')} "
-                f"AS __k, {', '.join(features)} FROM {raw} WHERE {quote(view.timestamp_field)} IS NOT NULL")
-    return ResolvedSource(alias, version_id, ref)
+                f"AS __k, epoch_us({t}) AS __kb, {', '.join(features)} FROM {raw} "
+                f"WHERE {quote(view.timestamp_field)} IS NOT NULL")
+    unique = lookup_unique_times(identity, join_keys, view.timestamp_field)
+    return ResolvedSource(alias, version_id, ref, identity, unique)
+
+
+def times_unique(con: duckdb.DuckDBPyConnection, resolved: ResolvedSource, join_keys: Sequence[str]) -> bool:
+    """Whether no two rows of the resolved source share a key and an event time (one aggregation pass)."""
+    keys = ", ".join(quote(k) for k in join_keys)
+    rows = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote(resolved.view)} GROUP BY {keys}, __kb "
+                       "HAVING count(*) > 1 LIMIT 1)").fetchall()
+    return int(rows[0][0]) == 0
 
 
 def _columns(con: duckdb.DuckDBPyConnection, raw: str, view: FeatureView) -> dict[str, str]:
@@ -98,8 +112,10 @@ def _columns(con: duckdb.DuckDBPyConnection, raw: str, view: FeatureView) -> dic
     return {str(name): str(kind) for name, kind, *_ in rows}
 
 
-def _raw_relation(con: duckdb.DuckDBPyConnection, src: Source, view: str) -> tuple[str, str | None, str | None]:
-    """A FROM-expression over the source with an ``__o`` column, plus the dataset version it resolved to."""
+def _raw_relation(con: duckdb.DuckDBPyConnection, src: Source,
+                  view: str) -> tuple[str, str | None, str | None, str | None]:
+    """A FROM-expression over the source with an ``__o`` column, the dataset version it resolved to, and the
+    content's identity."""
     if src.kind == "sql":
         from keel.data.sources import read
 
@@ -107,7 +123,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, src: Source, view: str) -> tup
             table = read(src.ref, format="sql", query=src.query).to_arrow()
         except KeelError as exc:
             raise type(exc)(f"feature view {view!r}: {exc.message}", field="source") from exc
-        return _register(con, table, view), None, None
+        return _register(con, table, view), None, None, None
     if src.kind == "dataset":
         from keel.data.table_files import table_files
 
@@ -118,13 +134,14 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, src: Source, view: str) -> tup
                            field="source") from exc
         if files.fs is not None:
             con.register_filesystem(files.fs)
-        return _files_relation(con, files.urls, files.format, view), files.version.id, files.version.ref
+        return (_files_relation(con, files.urls, files.format, view), files.version.id, files.version.ref,
+                f"dataset:{files.version.id}")
     urls, fmt = _expand(src.ref, view)
     if "://" in src.ref and not src.ref.startswith("file://"):
         import fsspec
 
         con.register_filesystem(fsspec.core.url_to_fs(src.ref)[0])
-    return _files_relation(con, urls, fmt, view), None, None
+    return _files_relation(con, urls, fmt, view), None, None, file_identity(urls)
 
 
 def _expand(ref: str, view: str) -> tuple[list[str], str]:

@@ -36,6 +36,7 @@ class JoinedView:
     join_keys: Sequence[str]
     ttl: timedelta | None
     outputs: Sequence[tuple[str, str]]
+    unique_times: bool = False  # known: no two rows share a key and a time, so plain times order the rows
 
 
 def pit_query(entity: str, entity_time_sql: str, views: Sequence[JoinedView]) -> str:
@@ -45,7 +46,7 @@ def pit_query(entity: str, entity_time_sql: str, views: Sequence[JoinedView]) ->
     for i, view in enumerate(views):
         alias = f"v{i}"
         on = [f"e.{_q(k)} = {alias}.{_q(k)}" for k in view.join_keys]
-        on.append(f"e.__k >= {alias}.__k")
+        on.append(f"e.__kb >= {alias}.__kb" if view.unique_times else f"e.__k >= {alias}.__k")
         joins.append(f"ASOF LEFT JOIN {view.relation} {alias} ON {' AND '.join(on)}")
         fresh = None if view.ttl is None else \
             f"{alias}.__t >= e.__t - INTERVAL {int(view.ttl.total_seconds() * 1_000_000)} MICROSECONDS"
@@ -53,7 +54,8 @@ def pit_query(entity: str, entity_time_sql: str, views: Sequence[JoinedView]) ->
             value = f"{alias}.{_q(feature)}"
             select.append(f"CASE WHEN {fresh} THEN {value} END AS {_q(output)}" if fresh else
                           f"{value} AS {_q(output)}")
-    entity_cols = ", ".join(["__row", *(_q(k) for k in keys), "__t", f"{order_key('__t', str(_MAX_ORDER))} AS __k"])
+    entity_cols = ", ".join(["__row", *(_q(k) for k in keys), "__t", f"{order_key('__t', str(_MAX_ORDER))} AS __k",
+                             "epoch_us(__t) AS __kb"])
     return (f"SELECT {', '.join(select)} FROM (SELECT {entity_cols} FROM (SELECT *, {entity_time_sql} AS __t "
             f"FROM {entity})) e "
             f"{' '.join(joins)} ORDER BY e.__row")

@@ -159,7 +159,8 @@ def _specs(definitions: Sequence[Definition], base: Path) -> dict[tuple[str, str
 
 def _check_sources(definitions: Sequence[Definition], merged: Mapping[tuple[str, str], Any]) -> None:
     """Each given view's source must be readable and carry its timestamp field, join keys and features."""
-    from keel.features.offline_sources import connect, resolve_source
+    from keel.features.offline_sources import connect, resolve_source, times_unique
+    from keel.features.source_facts import remember_unique_times
 
     for d in definitions:
         if isinstance(d, FeatureView):
@@ -167,7 +168,10 @@ def _check_sources(definitions: Sequence[Definition], merged: Mapping[tuple[str,
             keys = [k for e in view.entity_names for k in merged[("entity", e)]["join_keys"]]
             con = connect()
             try:
-                resolve_source(con, view, keys, "__check")
+                resolved = resolve_source(con, view, keys, "__check")
+                if resolved.identity is not None and not resolved.unique_times:  # learn it once per content
+                    remember_unique_times(resolved.identity, keys, view.timestamp_field,
+                                          times_unique(con, resolved, keys))
             finally:
                 con.close()
 
