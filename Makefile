@@ -7,6 +7,8 @@ ANCHORS_VENV ?= benchmarks/.venv-anchors
 BENTOML_VENV ?= benchmarks/.venv-bentoml
 DATA_ANCHORS_VENV ?= benchmarks/.venv-data-anchors
 FEATURE_ANCHORS_VENV ?= benchmarks/.venv-feature-anchors
+MONITORING_ANCHORS_VENV ?= benchmarks/.venv-monitoring-anchors
+PIPELINE_ANCHORS_VENV ?= benchmarks/.venv-pipeline-anchors
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench clean
@@ -59,6 +61,24 @@ $(FEATURE_ANCHORS_VENV)/.installed: benchmarks/anchors-features.txt
 	$(FEATURE_ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors-features.txt
 	@touch $@
 
+$(MONITORING_ANCHORS_VENV)/.installed: benchmarks/anchors-monitoring.txt
+	$(PYTHON) -m venv $(MONITORING_ANCHORS_VENV)
+	$(MONITORING_ANCHORS_VENV)/bin/pip install -q --upgrade pip
+	$(MONITORING_ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors-monitoring.txt
+	@touch $@
+
+# The monitoring anchor's prerequisite on a line of its own, like the pipelines one.
+bench: $(MONITORING_ANCHORS_VENV)/.installed
+
+$(PIPELINE_ANCHORS_VENV)/.installed: benchmarks/anchors-pipelines.txt
+	$(PYTHON) -m venv $(PIPELINE_ANCHORS_VENV)
+	$(PIPELINE_ANCHORS_VENV)/bin/pip install -q --upgrade pip
+	$(PIPELINE_ANCHORS_VENV)/bin/pip install -q -r benchmarks/anchors-pipelines.txt
+	@touch $@
+
+# The pipelines anchor's prerequisite on a line of its own (a target may list prerequisites in several rules).
+bench: $(PIPELINE_ANCHORS_VENV)/.installed
+
 bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed $(DATA_ANCHORS_VENV)/.installed \
 		$(FEATURE_ANCHORS_VENV)/.installed
 	$(PY) benchmarks/bench_tracking.py --anchors-python $(ANCHORS_VENV)/bin/python
@@ -66,6 +86,10 @@ bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed $(DATA
 	$(PY) benchmarks/bench_serving.py --anchors-python $(ANCHORS_VENV)/bin/python --bentoml-python $(BENTOML_VENV)/bin/python
 	$(PY) benchmarks/bench_data.py --anchors-python $(DATA_ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_features.py --anchors-python $(FEATURE_ANCHORS_VENV)/bin/python
+	$(PY) benchmarks/bench_monitoring.py --anchors-python $(MONITORING_ANCHORS_VENV)/bin/python
+	$(PY) benchmarks/bench_pipelines.py --anchors-python $(PIPELINE_ANCHORS_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) $(ANCHORS_VENV) $(BENTOML_VENV) $(DATA_ANCHORS_VENV) $(FEATURE_ANCHORS_VENV) .keel build dist src/*.egg-info
+	rm -rf $(MONITORING_ANCHORS_VENV)
+	rm -rf $(PIPELINE_ANCHORS_VENV)
