@@ -87,7 +87,13 @@ def test_each_check_passes_and_fails_with_exact_counts(frame: pd.DataFrame, good
     assert not result.success and result.row_count == N
 
 
-def test_all_aggregate_checks_share_one_query(frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("source", ["frame", "csv"])
+def test_all_aggregate_checks_share_one_query(frame: pd.DataFrame, tmp_path: Path, source: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """In memory and in CSV, every check in one query (Parquet, or a unique check on integers in memory: see
+    test_validation_scan.py)."""
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = frame if source == "frame" else str(tmp_path / "t.csv")
     executed: list[str] = []
     real_connect = duckdb.connect
 
@@ -104,17 +110,18 @@ def test_all_aggregate_checks_share_one_query(frame: pd.DataFrame, monkeypatch: 
 
     monkeypatch.setattr(duckdb, "connect", lambda *a, **k: Counting(real_connect(*a, **k)))
     passing = [c[1] for c in CASES]
-    result = validate(frame, Suite(checks=passing), now=NOW)
+    result = validate(data, Suite(checks=passing), now=NOW)
     assert result.success and len(result.checks) == len(passing)
     assert len(executed) == 1 and result.queries == 1
     assert executed[0].startswith("SELECT count(*),")
 
     executed.clear()
-    failing = [c[2] for c in CASES]
-    result = validate(frame, Suite(checks=failing), now=NOW)
+    failing = [c[2] if c[0] != "unique" else Unique(column="city") for c in CASES]
+    result = validate(data, Suite(checks=failing), now=NOW)
     with_rows = [c for c in result.checks if c.failing_rows]
     assert len(with_rows) == 7  # not_null, unique, in_range, in_set, regex, str_length, sql
-    assert len(executed) == 1 + len(with_rows) == result.queries  # the aggregate, then one example query each
+    # the aggregate, in_set's distinct unexpected values (computed only when rows fail), then one example query each
+    assert len(executed) == 1 + 1 + len(with_rows) == result.queries
 
 
 def test_examples_are_capped_at_five_failing_rows(frame: pd.DataFrame) -> None:

@@ -1,7 +1,12 @@
 """Run a validation suite over a table with DuckDB, and infer a starting suite from data (``profile``).
 
-All row-level and dataset-level checks are answered by ONE aggregate query; failing row-level checks then fetch up
-to five example rows each, and each distribution check reads its column once more for the statistical test.
+Row-level and dataset-level checks are answered by aggregate queries (see :mod:`keel.data.validation`). Over CSV
+or JSON text (costly to parse twice) and over data in memory, ONE query computes everything. Over Parquet (and data
+in memory with a unique check on integers), a first statement reads counts, minima and maxima (from Parquet footer
+statistics where DuckDB can), which settles not_null, row_count, freshness and integer in_range checks that hold,
+and sizes a bitmap for exact unique counts of integers; a second statement scans only what remains. Checks with
+failing rows then fetch their details (in_set's distinct unexpected values) in one more query and up to five example
+rows each; each distribution check reads its column once more for its test.
 
 ``data`` is a pandas DataFrame, an Arrow table, or a Parquet/CSV/JSON-lines path (file or folder). A dataset ref
 ``NAME@v`` is resolved by ``resolve`` or, when the versioning side provides it, by ``keel.data.load``.
@@ -21,6 +26,7 @@ import duckdb
 from keel.data.validation import (
     SOURCE,
     ColumnExists,
+    CustomSql,
     Distribution,
     Dtype,
     Freshness,
@@ -30,9 +36,13 @@ from keel.data.validation import (
     RowCount,
     Suite,
     Unique,
-    aggregate_query,
+    combined_query,
+    count_failing,
     dtype_family,
     examples_query,
+    flat_query,
+    is_plain,
+    plain_column,
     quote_ident,
 )
 from keel.data.validation_report import CheckResult, ValidationResult
@@ -42,6 +52,7 @@ __all__ = ["profile", "validate"]
 
 Resolver = Callable[[str], Any]
 _REFERENCE = "__keel_reference"
+_EXACT_STATISTICS = ("integer", "date", "timestamp")  # types whose Parquet min/max DuckDB may use as they are
 _READERS = {".parquet": "read_parquet", ".pq": "read_parquet", ".csv": "read_csv_auto", ".tsv": "read_csv_auto",
             ".jsonl": "read_json_auto", ".ndjson": "read_json_auto", ".json": "read_json_auto"}
 
@@ -52,8 +63,12 @@ def validate(data: Any, suite: Suite, *, resolve: Resolver | None = None, now: d
     started = time.perf_counter()
     con = duckdb.connect()
     try:
-        source = _attach(con, SOURCE, data, resolve)
-        runner = _Runner(con, _schema(con, SOURCE), now or dt.datetime.now(dt.UTC), max_examples, resolve)
+        source, kind = _attach(con, SOURCE, data, resolve)
+        schema = _schema(con, SOURCE)
+        # Parquet has statistics; in memory, a second pass pays off only to size a bitmap for unique integers
+        columnar = kind == "parquet" or (kind == "memory" and any(
+            isinstance(c, Unique) and dtype_family(schema.get(c.column, "")) == "integer" for c in suite.checks))
+        runner = _Runner(con, schema, now or dt.datetime.now(dt.UTC), max_examples, resolve, columnar)
         results, rows = runner.run(suite)
     finally:
         con.close()
@@ -67,7 +82,7 @@ def profile(data: Any, *, resolve: Resolver | None = None, max_set_size: int = 2
     no nulls, numeric ranges from min/max, in-set for low-cardinality strings, and a row count range (½× to 2×)."""
     con = duckdb.connect()
     try:
-        source = _attach(con, SOURCE, data, resolve)
+        source, _ = _attach(con, SOURCE, data, resolve)
         schema = _schema(con, SOURCE)
         stats = _column_stats(con, schema)
         checks: list[Any] = []
@@ -82,10 +97,12 @@ def profile(data: Any, *, resolve: Resolver | None = None, max_set_size: int = 2
 
 class _Runner:
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: dict[str, str], now: dt.datetime,
-                 max_examples: int, resolve: Resolver | None) -> None:
+                 max_examples: int, resolve: Resolver | None, columnar: bool = False) -> None:
         self.con, self.schema, self.now = con, schema, now
         self.max_examples, self.resolve = max_examples, resolve
+        self.columnar = columnar  # statistics first, then a scan of what they did not settle
         self.queries = 0
+        self.distinct: dict[int, str] = {}  # unique checks: the aggregate counting distinct values
 
     def fetch(self, sql: str) -> duckdb.DuckDBPyConnection:
         """Every query that reads the data goes through here (counted in ``ValidationResult.queries``)."""
@@ -118,19 +135,117 @@ class _Runner:
         return _result(index, check, check.matches(actual), actual)
 
     def aggregate(self, checks: list[tuple[int, Any]]) -> tuple[int, dict[int, CheckResult]]:
-        sql, layout = aggregate_query([c for _, c in checks], SOURCE)
+        facts: dict[str, Any] = {}
         try:
-            row = self.fetch(sql).fetchall()[0]  # an aggregate without GROUP BY returns one row
+            if self.columnar:
+                self.gather(facts, self.summary_parts(checks))
+                self.gather(facts, self.scan_parts(checks, facts))
+            else:
+                self.gather(facts, [(_unique(["count(*)"] + [e for _, c in checks for e in self.needs(c)], []), None)])
+            rows = int(facts["count(*)"])
+            failing = {index: self.failing(check, facts, rows) for index, check in checks}
+            details = _unique([d for i, c in checks if failing[i] for d in c.details()], list(facts))
+            if details:
+                self.gather(facts, [(details, None)])
         except duckdb.Error as exc:
             raise self.culprit(checks, exc) from exc
-        rows = int(row[0])
         results = {}
-        for (index, check), (start, stop) in zip(checks, layout, strict=True):
-            values = list(row[start:stop])
-            counted = check.failing_predicate() is not None and not isinstance(check, Unique)
-            failing = int(values.pop(0)) if counted else None
-            results[index] = self.judge(index, check, values, failing, rows)
+        for index, check in checks:
+            values = [facts[a] for a in check.aggregates()] + [facts.get(d, 0) for d in check.details()]
+            if isinstance(check, Unique):
+                values.append(facts[self.distinct.get(index, _count_distinct(check))])
+            results[index] = self.judge(index, check, values, failing[index], rows)
         return rows, results
+
+    def gather(self, facts: dict[str, Any], parts: list[tuple[list[str], str | None]]) -> None:
+        """Run one statement computing every part's aggregates; store each value under its expression."""
+        parts = [(exprs, where) for exprs, where in parts if exprs]
+        if not parts:
+            return
+        if len(parts) == 1 and parts[0][1] is None:
+            sql = flat_query(parts[0][0], SOURCE)
+        else:
+            sql = combined_query(parts, SOURCE)
+        row = self.fetch(sql).fetchall()[0]  # aggregates without GROUP BY return one row
+        facts.update(zip([e for exprs, _ in parts for e in exprs], row, strict=True))
+
+    @staticmethod
+    def needs(check: Any) -> list[str]:
+        """Every aggregate ``check`` needs when all is computed in one pass (no statistics first)."""
+        counted = _counted(check)
+        return (check.aggregates() + ([count_failing(check.failing_predicate())] if counted else [])
+                + ([_count_distinct(check)] if isinstance(check, Unique) else []))
+
+    def summary_parts(self, checks: list[tuple[int, Any]]) -> list[tuple[list[str], str | None]]:
+        """Plain counts, minima and maxima, one subquery per column: DuckDB answers a subquery from Parquet footer
+        statistics only when it can answer all its aggregates that way (a column with nulls needs a scan for
+        count(col), and that must not drag the other columns into a scan). Min/max only of integers, dates and
+        timestamps: Parquet statistics of strings may be truncated, and those of FLOAT/DOUBLE leave NaN out while
+        DuckDB, which orders NaN above every number, takes them at their word (for min/max and to prune a WHERE)."""
+        exprs = ["count(*)"]
+        for _, check in checks:
+            exact = dtype_family(self.schema.get(getattr(check, "column", None) or "", "")) in _EXACT_STATISTICS
+            exprs += [e for e in check.aggregates() if is_plain(e) and (exact or e.startswith("count"))]
+            if isinstance(check, Unique) and dtype_family(self.schema[check.column]) == "integer":
+                exprs += [f"min({check.col})", f"max({check.col})"]
+        by_column: dict[str | None, list[str]] = {}
+        for expr in _unique(exprs, []):
+            by_column.setdefault(plain_column(expr), []).append(expr)
+        return [(group, None) for group in by_column.values()]
+
+    def scan_parts(self, checks: list[tuple[int, Any]], facts: dict[str, Any]) -> list[tuple[list[str], str | None]]:
+        """What the statistics did not settle: a part without WHERE for aggregates over all rows (one per
+        count(DISTINCT), which DuckDB evaluates apart), and per column one part counting failing rows under the
+        WHERE "any of them fails", which DuckDB pushes into the Parquet scan: evaluated once per dictionary entry,
+        skipping row groups by their statistics (hence not for FLOAT/DOUBLE columns, see :meth:`summary_parts`;
+        their counts, like those of sql checks, are filtered aggregates of the first part). A column the first
+        part reads anyway (str_length's lengths) has its counts there too, read once, unless an in_set check marks
+        it as categorical: there the dictionary evaluation is worth a second read."""
+        general: list[str] = []
+        distinct: list[str] = []
+        predicates: dict[str, list[str]] = {}
+        read_anyway = {c.col for _, c in checks if any(e not in facts for e in c.aggregates())}
+        categorical = {c.col for _, c in checks if isinstance(c, InSet)}
+        # facts settled here without a scan are stored right away
+        for index, check in checks:
+            general += [e for e in check.aggregates() if e not in facts]
+            if isinstance(check, Unique):
+                col, non_null = check.col, int(facts[f"count({check.col})"])
+                if non_null <= 1:  # nothing can repeat
+                    facts[_count_distinct(check)] = non_null
+                    continue
+                expr = check.distinct(self.schema[check.column], non_null, facts.get(f"min({col})"),
+                                      facts.get(f"max({col})"))
+                self.distinct[index] = expr
+                (distinct if expr.startswith("count(DISTINCT") else general).append(expr)
+            elif _counted(check):
+                predicate = check.failing_predicate()
+                if (isinstance(check, InRange) and f"min({check.col})" in facts
+                        and check.holds(self.schema[check.column], facts[f"min({check.col})"],
+                                        facts[f"max({check.col})"])):
+                    facts[count_failing(predicate)] = 0
+                elif (isinstance(check, CustomSql) or self.floating(check)
+                      or check.col in read_anyway - categorical):
+                    general.append(count_failing(predicate))
+                else:
+                    predicates.setdefault(check.col, []).append(predicate)
+        parts: list[tuple[list[str], str | None]] = [(_unique(general, list(facts)), None)]
+        parts += [([expr], None) for expr in _unique(distinct, list(facts))]
+        for group in predicates.values():
+            group = _unique(group, [])
+            parts.append(([count_failing(p) for p in group], " OR ".join(f"({p})" for p in group)))
+        return parts
+
+    def floating(self, check: Any) -> bool:
+        """Whether ``check`` reads a FLOAT/DOUBLE column (NaN is not in Parquet statistics)."""
+        column = getattr(check, "column", None)
+        return column is not None and self.schema[column].upper() in ("FLOAT", "DOUBLE")
+
+    @staticmethod
+    def failing(check: Any, facts: dict[str, Any], rows: int) -> int | None:
+        if isinstance(check, NotNull):
+            return rows - int(facts[f"count({check.col})"])
+        return int(facts[count_failing(check.failing_predicate())]) if _counted(check) else None
 
     def judge(self, index: int, check: Any, values: list[Any], failing: int | None, rows: int) -> CheckResult:
         if isinstance(check, Freshness):
@@ -154,7 +269,7 @@ class _Runner:
     def culprit(self, checks: list[tuple[int, Any]], exc: duckdb.Error) -> InvalidInput:
         """The first check whose SQL does not bind, named with DuckDB's reason."""
         for index, check in checks:
-            sql, _ = aggregate_query([check], SOURCE)
+            sql = flat_query(self.needs(check), SOURCE)
             try:
                 self.con.sql(sql + " LIMIT 0").fetchall()
             except duckdb.Error as bad:
@@ -199,6 +314,26 @@ class _Runner:
         return float(result.statistic), float(result.pvalue)
 
 
+def _counted(check: Any) -> bool:
+    """Whether the failing rows of ``check`` are counted with its predicate (not_null uses count(col); unique's
+    predicate only finds examples)."""
+    return check.failing_predicate() is not None and not isinstance(check, NotNull | Unique)
+
+
+def _count_distinct(check: Unique) -> str:
+    return f"count(DISTINCT {check.col})"
+
+
+def _unique(exprs: list[str], known: list[str]) -> list[str]:
+    """``exprs`` without repeats and without those in ``known``, in order."""
+    seen, kept = set(known), []
+    for expr in exprs:
+        if expr not in seen:
+            seen.add(expr)
+            kept.append(expr)
+    return kept
+
+
 def _result(index: int, check: Any, passed: bool, observed: Any, failing: int | None = None,
             examples: list[dict[str, Any]] | None = None, message: str | None = None) -> CheckResult:
     return CheckResult(index=index, name=check.label, check=check.check, column=getattr(check, "column", None),
@@ -206,35 +341,37 @@ def _result(index: int, check: Any, passed: bool, observed: Any, failing: int | 
                        examples=examples or [], message=message)
 
 
-def _attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> str:
-    """Expose ``data`` as the view ``view``; returns a description of the source for reports."""
+def _attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> tuple[str, str]:
+    """Expose ``data`` as the view ``view``; returns a description of the source for reports, and its kind:
+    ``parquet``, ``memory`` (a DataFrame, an Arrow table) or ``text`` (CSV, JSON: costly to parse twice)."""
     if isinstance(data, str | Path) and Path(data).exists():
-        _attach_path(con, view, Path(data))
-        return str(data)
+        return str(data), "parquet" if _attach_path(con, view, Path(data)) == "read_parquet" else "text"
     if isinstance(data, str):
         if "@" not in data:
             raise NotFound(f"{data} does not exist; give a Parquet/CSV path or a dataset ref NAME@VERSION",
                            field="data")
-        _attach(con, view, _resolver(resolve)(data), None)
-        return data
+        return data, _attach(con, view, _resolver(resolve)(data), None)[1]
     try:
         con.register(view, data)
     except (duckdb.Error, TypeError, ValueError) as exc:
         raise InvalidInput(f"cannot validate a {type(data).__name__}; give a DataFrame, an Arrow table or a path",
                            field="data") from exc
-    return type(data).__name__
+    return type(data).__name__, "memory"
 
 
-def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> None:
+def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
+    """Create the view over the file(s) at ``path``; returns the DuckDB reader used."""
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _READERS) if path.is_dir() else [path]
     readers = {_READERS.get(p.suffix.lower()) for p in files}
     if not files or None in readers or len(readers) > 1:
         raise InvalidInput(f"{path}: expected Parquet, CSV or JSON-lines file(s) of one format", field="data")
     listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+    reader = str(readers.pop())
     try:
-        con.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {readers.pop()}({listing})")
+        con.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {reader}({listing})")
     except duckdb.Error as exc:
         raise InvalidInput(f"{path} cannot be read: {str(exc).splitlines()[0]}", field="data") from exc
+    return reader
 
 
 def _resolver(resolve: Resolver | None) -> Resolver:

@@ -52,7 +52,9 @@ class ValidationResult(BaseModel):
     row_count: int
     success: bool
     checks: list[CheckResult]
-    queries: int = Field(description="DuckDB queries that read the data (1 aggregate + examples + distributions).")
+    queries: int = Field(description="DuckDB statements that read the data: the aggregates (1 over CSV/JSON; "
+                                     "statistics then a scan over columnar data), the details of failing checks, "
+                                     "examples, distributions.")
     seconds: float
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
