@@ -13,6 +13,7 @@ import yaml
 import keel
 from keel import data
 from keel.artifacts import BlobStore
+from keel.artifacts.local_objects import LocalObjects
 from keel.data import snapshot
 from keel.errors import CorruptArtifact, InvalidInput, NotFound
 from keel.store import open_database
@@ -59,8 +60,9 @@ def test_directory_with_one_changed_file_stores_one_new_object(folder: Path) -> 
 def test_readd_of_unchanged_data_stats_without_hashing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     v1 = data.add(folder, "images")
     calls: list[Path] = []
-    real = snapshot.hash_file
-    monkeypatch.setattr(snapshot, "hash_file", lambda p: calls.append(p) or real(p))
+    real, real_put = snapshot.hash_file, LocalObjects.put_file
+    monkeypatch.setattr(snapshot, "hash_file", lambda p: calls.append(Path(p)) or real(p))
+    monkeypatch.setattr(LocalObjects, "put_file", lambda self, p, *a: calls.append(Path(p)) or real_put(self, p, *a))
 
     again = data.add(folder, "images")
     assert again == v1 and calls == []

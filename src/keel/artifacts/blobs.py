@@ -24,6 +24,7 @@ from typing import Any
 
 import blake3
 
+from keel.artifacts.local_objects import LocalObjects
 from keel.artifacts.storage import TEMP_PREFIX, FsspecStorage, local_errors
 from keel.errors import Conflict, CorruptArtifact, InvalidInput, NotFound
 
@@ -71,6 +72,8 @@ class BlobStore:
     ) -> None:
         self.storage = FsspecStorage(root, storage_options)
         self._digest_cache: dict[_StatKey, str] = {}
+        self.local: LocalObjects | None = LocalObjects(self.storage) if self.storage.is_local else None
+        """Direct ``os`` access to the objects when the root is a local directory (the fast path), else None."""
 
     def __repr__(self) -> str:
         return f"BlobStore({self.storage.url!r})"
@@ -125,6 +128,8 @@ class BlobStore:
 
     def exists(self, digest: str) -> bool:
         """Whether an object with this digest is stored (its content is not checked; see :meth:`verify`)."""
+        if self.local is not None:
+            return self.local.exists(check_digest(digest))
         return self.storage.exists(self.object_path(digest))
 
     def size(self, digest: str) -> int:

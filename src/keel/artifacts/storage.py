@@ -25,18 +25,21 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import fsspec
-import fsspec.core
-from fsspec.implementations.local import LocalFileSystem
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInput, KeelError, NotFound, Unavailable
 
-__all__ = ["TEMP_PREFIX", "Entry", "FsspecStorage", "local_errors"]
+if TYPE_CHECKING:
+    import fsspec
+
+__all__ = ["EAGER_SYNC_BYTES", "TEMP_PREFIX", "Entry", "FsspecStorage", "local_error", "local_errors"]
 
 TEMP_PREFIX = ".tmp-"
 """Names starting with this are in-flight writes; listings skip them and logical paths may not use them."""
+
+EAGER_SYNC_BYTES = 8 << 20
+"""Inside deferred_sync(), a local write this big still fsyncs itself: a global ``sync`` would also flush every
+other dirty file on the machine (such as the big source file just read), which costs more than one ``fsync``."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,17 @@ class FsspecStorage:
 
     def __init__(self, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> None:
         self.url = os.fspath(url)
+        self._sync_later = 0  # > 0 inside deferred_sync(): local writes skip their own fsyncs
+        self._unsynced = False  # a local write inside deferred_sync() waits for its closing sync
+        local = None if storage_options else _plain_local_path(self.url)
+        if local is not None:  # fsspec (~0.15 s to import) loads only once something needs it
+            self._fs: fsspec.AbstractFileSystem | None = None
+            self.root: str = local.rstrip("/") or "/"
+            self.is_local = True
+            return
+        import fsspec.core
+        from fsspec.implementations.local import LocalFileSystem
+
         try:
             fs, root = fsspec.core.url_to_fs(self.url, **dict(storage_options or {}))
         except ImportError as exc:
@@ -64,10 +78,18 @@ class FsspecStorage:
         except ValueError as exc:
             raise InvalidInput(f"artifact root {self.url!r} is not a usable fsspec URL: {exc}",
                                field="artifact_root") from exc
-        self.fs: fsspec.AbstractFileSystem = fs
-        self.root: str = str(root).rstrip("/") or "/"
+        self._fs = fs
+        self.root = str(root).rstrip("/") or "/"
         self.is_local = isinstance(fs, LocalFileSystem)
-        self._sync_later = 0  # > 0 inside deferred_sync(): local writes skip their own fsyncs
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem under this root."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -85,14 +107,16 @@ class FsspecStorage:
             yield
         except KeelError:
             raise
-        except FileNotFoundError as exc:
-            raise NotFound(f"{rel!r} does not exist in the artifact store at {self.url}") from exc
-        except IsADirectoryError as exc:
-            raise InvalidInput(f"{rel!r} in the artifact store at {self.url} is a directory") from exc
         except OSError as exc:
-            raise Unavailable(
-                f"artifact store at {self.url} failed on {rel!r}: {exc}; check it is reachable and writable"
-            ) from exc
+            raise self.error(rel, exc) from exc
+
+    def error(self, rel: str, exc: OSError) -> KeelError:
+        """The Keel error for ``exc`` raised on ``rel`` (what :meth:`mapped_errors` raises, for hot loops)."""
+        if isinstance(exc, FileNotFoundError):
+            return NotFound(f"{rel!r} does not exist in the artifact store at {self.url}")
+        if isinstance(exc, IsADirectoryError):
+            return InvalidInput(f"{rel!r} in the artifact store at {self.url} is a directory")
+        return Unavailable(f"artifact store at {self.url} failed on {rel!r}: {exc}; check it is reachable and writable")
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -173,8 +197,16 @@ class FsspecStorage:
             yield
         finally:
             self._sync_later -= 1
-            if self._sync_later == 0 and self.is_local:
+            if self._sync_later == 0 and self._unsynced:
+                self._unsynced = False
                 os.sync()
+
+    def sync_now(self, size: int) -> bool:
+        """Whether a local write of ``size`` bytes must fsync itself now (else the enclosing deferred_sync will)."""
+        if not self._sync_later or size >= EAGER_SYNC_BYTES:
+            return True
+        self._unsynced = True
+        return False
 
     def write_atomic(self, rel: str, chunks: Iterable[bytes]) -> None:
         """Write ``chunks`` to a temp name beside ``rel``, then rename it into place (all or nothing)."""
@@ -197,10 +229,11 @@ class FsspecStorage:
             for chunk in chunks:
                 fh.write(chunk)
             fh.flush()
-            if not self._sync_later:
+            sync_now = self.sync_now(fh.tell())
+            if sync_now:
                 os.fsync(fh.fileno())
         os.replace(tmp, final)
-        if not self._sync_later:
+        if sync_now:
             _fsync_dir(parent)
 
     def _write_remote(self, tmp: str, final: str, chunks: Iterable[bytes]) -> None:
@@ -245,6 +278,14 @@ class FsspecStorage:
             parent = parent.rpartition("/")[0]
 
 
+def _plain_local_path(url: str) -> str | None:
+    """The absolute POSIX path of a plain local root (``/a/b``, ``rel/dir``, ``file:///a``), else None."""
+    path = url.removeprefix("file://")
+    if "://" in path or "::" in path or os.sep != "/":
+        return None
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def _fsync_dir(path: str) -> None:
     """Make a rename in ``path`` durable (POSIX only; a no-op where directories cannot be opened)."""
     try:
@@ -265,9 +306,14 @@ def local_errors(path: Path) -> Iterator[None]:
         yield
     except KeelError:
         raise
-    except FileNotFoundError as exc:
-        raise NotFound(f"local file {str(path)!r} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise InvalidInput(f"{str(path)!r} is a directory where a file was expected") from exc
     except OSError as exc:
-        raise InvalidInput(f"cannot use local file {str(path)!r}: {exc}") from exc
+        raise local_error(path, exc) from exc
+
+
+def local_error(path: str | os.PathLike[str], exc: OSError) -> KeelError:
+    """The Keel error for ``exc`` raised on the caller's local file ``path`` (what :func:`local_errors` raises)."""
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"local file {os.fspath(path)!r} does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return InvalidInput(f"{os.fspath(path)!r} is a directory where a file was expected")
+    return InvalidInput(f"cannot use local file {os.fspath(path)!r}: {exc}")

@@ -22,16 +22,27 @@ __all__ = ["add", "checkout", "show", "versions"]
 
 @contextmanager
 def _progress() -> Iterator[ProgressCallback]:
-    """A Rich bar per stage ("hashing", "storing"), driven by the snapshot's progress callback."""
-    tasks: dict[str, TaskID] = {}
-    with Progress(TextColumn("{task.description:>8}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console, transient=True) as bar:
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
+    """A Rich bar per stage ("hashing", "storing"), driven by the snapshot's progress callback.
 
+    The bar starts on the first update, so a re-add of unchanged data (no stage runs) never draws one.
+    """
+    tasks: dict[str, TaskID] = {}
+    bars: list[Progress] = []
+
+    def update(stage: str, done: int, total: int) -> None:
+        if not bars:
+            bars.append(Progress(TextColumn("{task.description:>8}"), BarColumn(), DownloadColumn(),
+                                 TransferSpeedColumn(), console=console, transient=True))
+            bars[0].start()
+        if stage not in tasks:
+            tasks[stage] = bars[0].add_task(stage, total=total)
+        bars[0].update(tasks[stage], completed=done)
+
+    try:
         yield update
+    finally:
+        if bars:
+            bars[0].stop()
 
 
 def add(path: str = typer.Argument(..., help="A file or directory, an fsspec URL (s3://, https://…), or with --query "

@@ -18,7 +18,6 @@ from rich.table import Table
 
 from keel.cli.output import console, format_ms
 from keel.errors import InvalidInput
-from keel.tracking.context import get_backend
 
 if TYPE_CHECKING:
     from keel.serving.deployment import Deployment, Route
@@ -34,6 +33,8 @@ _STICKY = "Request header or field hashed so one user always sees one variant (d
 
 
 def _store() -> Any:
+    from keel.tracking.context import get_backend  # loads the tracking SDK: only for deploy commands
+
     return get_backend().deployments
 
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from keel.cli.output import console, format_ms
-from keel.tracking.context import get_backend
+
+if TYPE_CHECKING:
+    from keel.tracking.context import Backend
 
 __all__ = ["app"]
+
+
+def get_backend() -> Backend:
+    """The SDK backend, imported on first use: loading the tracking SDK at import time slows every command."""
+    from keel.tracking.context import get_backend as backend
+
+    return backend()
 
 app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
 

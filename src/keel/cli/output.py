@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from keel.tracking.entities import Run
+if TYPE_CHECKING:  # importing keel.tracking would load the whole tracking SDK into every command
+    from keel.tracking.entities import Run
 
 __all__ = ["console", "format_ms", "runs_table"]
 

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from keel.cli.output import console, format_ms, runs_table
 from keel.errors import NotFound
-from keel.tracking.context import get_backend
+
+if TYPE_CHECKING:
+    from keel.tracking.context import Backend
 
 __all__ = ["app"]
+
+
+def get_backend() -> Backend:
+    """The SDK backend, imported on first use: loading the tracking SDK at import time slows every command."""
+    from keel.tracking.context import get_backend as backend
+
+    return backend()
 
 app = typer.Typer(help="Runs: params, metrics, tags and artifacts of one training.", no_args_is_help=True)
 

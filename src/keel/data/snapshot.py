@@ -2,12 +2,15 @@
 
 Three steps, so that re-adding unchanged data stops before touching the store::
 
-    scan(path)                      -> files with their stat keys (one stat each)
-    digest_files(files, cache)      -> {relative path: (digest, size)}, hashing only what the stat cache misses
-    store_files(files, manifest)    -> objects uploaded once (an object already stored is not sent again)
+    scan(path)                          -> files with their stat keys (one stat each)
+    ingest_files(files, cache, blobs)   -> {relative path: (digest, size)}, reading only what the stat cache misses
+    store_files(blobs, files, manifest) -> objects uploaded once (an object already stored is not sent again)
 
-Big files are hashed with BLAKE3's multithreaded mode over a memory map; many small files are hashed in a
-thread pool. Pointer files (``*.keel.yaml``) inside a directory are not part of its snapshot.
+On a local store, :func:`ingest_files` stores each file it reads in the same pass (see
+:mod:`keel.artifacts.local_objects`: the object is named by the digest of the bytes written), so a first add reads
+every file once. On any other store it only hashes (big files with BLAKE3's multithreaded mode over a memory map),
+and :func:`store_files` streams the objects up, re-hashing what it sends. Small files are handled by a thread pool
+in batches. Pointer files (``*.keel.yaml``) inside a directory are not part of its snapshot.
 """
 
 from __future__ import annotations
@@ -15,16 +18,18 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import blake3
 
 from keel.artifacts import CHUNK_SIZE, BlobStore, hash_bytes
+from keel.artifacts.local_objects import BIG_FILE
 from keel.artifacts.storage import local_errors
-from keel.data.statcache import StatCache, StatKey, stat_key
+from keel.data.statcache import StatCache, StatKey, racy_window_ns, stat_key
 from keel.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
@@ -34,6 +39,7 @@ __all__ = [
     "Progress",
     "digest_files",
     "hash_file",
+    "ingest_files",
     "manifest_bytes",
     "manifest_digest",
     "parse_manifest",
@@ -42,23 +48,23 @@ __all__ = [
 ]
 
 POINTER_SUFFIX = ".keel.yaml"
-_MMAP_MIN = 8 << 20  # below this, threads and a memory map cost more than they save
-_WORKERS = min(8, (os.cpu_count() or 2) * 2)
+_WORKERS = min(4, os.cpu_count() or 1)  # more threads than cores only fight over the GIL and the kernel's locks
+_BATCH = 256  # small files per thread-pool task: per-task overhead stays well below the per-file work
 
 Manifest = dict[str, tuple[str, int]]
 """Relative POSIX path → (BLAKE3 digest, size in bytes)."""
 
 Progress = Callable[[str, int, int], None]
-"""Called as ``progress(stage, bytes done, bytes total)`` after each file of a stage ("hashing", "storing")."""
+"""Called as ``progress(stage, bytes done, bytes total)`` after each batch of a stage ("hashing", "storing")."""
 
 
-@dataclass(frozen=True)
-class LocalFile:
-    """One file of a snapshot: its path relative to the snapshot root, where it is, and its stat key."""
+class LocalFile(NamedTuple):
+    """One file of a snapshot: its path relative to the snapshot root, its absolute path, stat key and device."""
 
     rel: str
-    path: Path
+    path: str
     key: StatKey
+    dev: int = 0
 
     @property
     def size(self) -> int:
@@ -66,15 +72,16 @@ class LocalFile:
         return self.key[1]
 
 
-def hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: Path | str) -> tuple[str, int]:
     """BLAKE3 hex digest and size of a local file; big files are hashed by several threads over a memory map."""
-    with local_errors(path):
-        size = path.stat().st_size
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO if size >= _MMAP_MIN else 1)
-        if size >= _MMAP_MIN:
+    with local_errors(Path(path)):
+        size = os.stat(path).st_size
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO if size >= BIG_FILE else 1)
+        if size >= BIG_FILE:
             hasher.update_mmap(path)
         else:
-            hasher.update(path.read_bytes())
+            with open(path, "rb") as fh:
+                hasher.update(fh.read())
     return str(hasher.hexdigest()), size
 
 
@@ -84,50 +91,106 @@ def scan(path: Path) -> tuple[str, list[LocalFile]]:
         raise NotFound(f"{str(path)!r} does not exist; give the file or directory to snapshot", field="path")
     with local_errors(path):
         if path.is_file():
-            return "file", [LocalFile(path.name, path.absolute(), stat_key(path.stat()))]
-        files = sorted(_walk(path.absolute()), key=lambda f: f.rel)
+            st = path.stat()
+            return "file", [LocalFile(path.name, str(path.absolute()), stat_key(st), st.st_dev)]
+        files = list(_walk(str(path.absolute())))
     if not files:
         raise InvalidInput(f"{str(path)!r} holds no files; a dataset version needs at least one", field="path")
+    files.sort(key=lambda f: f.rel)
     return "dir", files
 
 
-def _walk(root: Path) -> Iterator[LocalFile]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in filenames:
-            full = Path(dirpath, name)
-            if name.endswith(POINTER_SUFFIX):
-                continue
-            st = full.stat()  # follows symlinks: a link to a file snapshots the file's bytes
-            if not stat.S_ISREG(st.st_mode):
-                raise InvalidInput(f"{str(full)!r} is not a regular file; move it out of the dataset", field="path")
-            yield LocalFile(full.relative_to(root).as_posix(), full, stat_key(st))
+def _walk(root: str) -> Iterator[LocalFile]:
+    """Every file below ``root`` (symlinks to files followed, symlinked directories skipped, as ``os.walk``)."""
+    stack = [("", root)]
+    while stack:
+        prefix, folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if not entry.is_symlink():
+                        stack.append((f"{prefix}{entry.name}/", entry.path))
+                    continue
+                if entry.name.endswith(POINTER_SUFFIX):
+                    continue
+                st = entry.stat()  # follows symlinks: a link to a file snapshots the file's bytes
+                if not stat.S_ISREG(st.st_mode):
+                    raise InvalidInput(f"{entry.path!r} is not a regular file; move it out of the dataset",
+                                       field="path")
+                yield LocalFile(prefix + entry.name, entry.path, (st.st_ino, st.st_size, st.st_mtime_ns), st.st_dev)
+
+
+def ingest_files(files: list[LocalFile], cache: StatCache, blobs: BlobStore | None = None,
+                 progress: Progress | None = None) -> tuple[Manifest, set[str]]:
+    """The manifest of ``files`` and the digests it stored: digests come from the stat cache where it still holds;
+    the other files are read once, hashed and (into a local ``blobs``) stored in the same pass, then cached."""
+    root = os.path.commonpath([files[0].path, files[-1].path]) if len(files) > 1 else None
+    digests = cache.lookup({f.path: f.key for f in files}, under=root)
+    misses = [f for f in files if f.path not in digests]
+    local = blobs.local if blobs is not None else None
+    started = time.time_ns()
+    read = _read_all(misses, local.put_file if local else _hash_only, progress)
+    windows = {racy_window_ns(dev) for dev in {f.dev for f in misses}}
+    cache.store(((p, key, digest) for p, (digest, key) in read.items()), read_from_ns=started,
+                window_ns=max(windows, default=0))
+    for path, (digest, _) in read.items():
+        digests[path] = digest
+    stored = {digests[f.path] for f in misses} if local else set()
+    return {f.rel: (digests[f.path], f.key[1]) for f in files}, stored
 
 
 def digest_files(files: list[LocalFile], cache: StatCache, progress: Progress | None = None) -> Manifest:
-    """The manifest of ``files``: digests from the stat cache where it still holds, else hashed (and cached)."""
-    cached = cache.lookup({str(f.path): f.key for f in files})
-    misses = [f for f in files if str(f.path) not in cached]
+    """The manifest of ``files``, hashing (never storing) what the stat cache misses."""
+    return ingest_files(files, cache, None, progress)[0]
+
+
+_Reader = Callable[[str, int], tuple[str, int, os.stat_result]]
+
+
+def _hash_only(path: str, _size: int) -> tuple[str, int, os.stat_result]:
+    digest, size = hash_file(path)
+    with local_errors(Path(path)):
+        return digest, size, os.stat(path)
+
+
+def _read_all(misses: list[LocalFile], reader: _Reader, progress: Progress | None) -> dict[str, tuple[str, StatKey]]:
+    """``{path: (digest, stat key)}`` of each file as ``reader`` read it; Conflict if it moved since the scan
+    (the stat taken after reading must still equal the scan's: same inode, size and mtime)."""
     total, done = sum(f.size for f in misses), 0
-    hashed: dict[str, str] = {}
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        for f, (digest, size) in zip(misses, pool.map(lambda f: hash_file(f.path), misses), strict=True):
-            if size != f.size:
-                raise Conflict(f"{str(f.path)!r} changed while it was being hashed; add it again once nothing "
-                               "writes to it")
-            hashed[str(f.path)] = digest
-            done += size
+    out: dict[str, tuple[str, StatKey]] = {}
+    big = [f for f in misses if f.size >= BIG_FILE]
+    small = [f for f in misses if f.size < BIG_FILE]
+    batches = [[f] for f in big] + [small[i:i + _BATCH] for i in range(0, len(small), _BATCH)]
+    workers = min(_WORKERS, len(batches)) or 1
+    pool = ThreadPoolExecutor(workers)
+    try:
+        for batch, results in zip(batches, pool.map(lambda b: _read_batch(b, reader), batches), strict=True):
+            for f, (digest, size, after) in zip(batch, results, strict=True):
+                if stat_key(after) != f.key or size != f.size:
+                    raise Conflict(f"{f.path!r} changed while it was being added; add it again once nothing "
+                                   "writes to it")
+                out[f.path] = (digest, f.key)
+                done += size
             if progress:
                 progress("hashing", done, total)
-    cache.store((str(f.path), f.key, hashed[str(f.path)]) for f in misses)
-    digests = {**cached, **hashed}
-    return {f.rel: (digests[str(f.path)], f.size) for f in files}
+    finally:
+        pool.shutdown(cancel_futures=True)  # on an error, batches not yet started are dropped
+    return out
+
+
+def _read_batch(batch: Sequence[LocalFile], reader: _Reader) -> list[tuple[str, int, os.stat_result]]:
+    return [reader(f.path, f.size) for f in batch]
 
 
 def manifest_bytes(kind: str, manifest: Mapping[str, tuple[str, int]]) -> bytes:
-    """The canonical JSON of a snapshot (sorted, compact): equal content gives equal bytes and digest."""
-    body = {"kind": kind, "files": {rel: [d, s] for rel, (d, s) in sorted(manifest.items())}}
-    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    """The canonical JSON of a snapshot (sorted, compact): equal content gives equal bytes and digest.
+
+    The bytes are exactly ``json.dumps({"files": {rel: [digest, size]}, "kind": kind}, sort_keys=True,
+    separators=(",", ":"))``, written directly: an order of magnitude faster for 50,000 files.
+    """
+    quote = json.encoder.encode_basestring_ascii
+    entries = ",".join([f'{quote(rel)}:[{quote(d)},{s:d}]' for rel, (d, s) in sorted(manifest.items())])
+    return f'{{"files":{{{entries}}},"kind":{quote(kind)}}}'.encode()
 
 
 def parse_manifest(raw: bytes) -> tuple[str, Manifest]:
@@ -136,12 +199,14 @@ def parse_manifest(raw: bytes) -> tuple[str, Manifest]:
     return str(body["kind"]), {rel: (str(d), int(s)) for rel, (d, s) in body["files"].items()}
 
 
-def store_files(blobs: BlobStore, files: list[LocalFile], manifest: Manifest, progress: Progress | None = None) -> int:
-    """Upload every object of ``manifest`` the store lacks (each digest once); return how many were uploaded."""
+def store_files(blobs: BlobStore, files: list[LocalFile], manifest: Manifest, progress: Progress | None = None,
+                stored: set[str] | frozenset[str] = frozenset()) -> int:
+    """Upload every object of ``manifest`` the store lacks (each digest once, none of ``stored``, which
+    :func:`ingest_files` already wrote); return how many were uploaded. Local writes are synced once, at the end."""
     firsts: dict[str, LocalFile] = {}
     for f in files:
         firsts.setdefault(manifest[f.rel][0], f)
-    missing = [(d, f) for d, f in firsts.items() if not blobs.exists(d)]
+    missing = [(d, f) for d, f in firsts.items() if d not in stored and not blobs.exists(d)]
     total, done = sum(f.size for _, f in missing), 0
     with blobs.storage.deferred_sync(), ThreadPoolExecutor(_WORKERS) as pool:
         for size in pool.map(lambda item: _upload(blobs, *item), missing):
@@ -152,7 +217,12 @@ def store_files(blobs: BlobStore, files: list[LocalFile], manifest: Manifest, pr
 
 
 def _upload(blobs: BlobStore, digest: str, f: LocalFile) -> int:
-    blobs.storage.write_atomic(blobs.object_path(digest), _checked_chunks(f.path, digest))
+    if blobs.local is not None:
+        actual, size, _ = blobs.local.put_file(f.path, f.size)
+        if actual != digest:  # the stat cache vouched for bytes the file no longer holds
+            raise Conflict(f"{f.path!r} changed while it was being stored; add it again once nothing writes to it")
+        return size
+    blobs.storage.write_atomic(blobs.object_path(digest), _checked_chunks(Path(f.path), digest))
     return f.size
 
 

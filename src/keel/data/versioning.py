@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keel.artifacts import BlobStore, check_path
-from keel.config import current_user
+from keel.artifacts import BlobStore, check_path, hash_bytes
+from keel.config import current_user, get_settings
 from keel.data import snapshot
 from keel.data.entities import DatasetVersion, check_dataset_name, parse_ref
 from keel.data.pointer import is_pointer, read_pointer, write_pointer
@@ -22,7 +22,6 @@ from keel.data.statcache import StatCache, stat_key
 from keel.data.versions_sql import SqlDatasetStore
 from keel.errors import CorruptArtifact, InvalidInput
 from keel.store import Database, open_database
-from keel.tracking.context import get_backend
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,8 +38,7 @@ class _Local:
 
 
 def _local() -> _Local:
-    backend = get_backend()
-    settings = backend.settings
+    settings = get_settings()  # what get_backend() would hold, without loading the tracking SDK
     if settings.is_remote:
         raise InvalidInput("dataset versioning works on the local store for now; unset KEEL_TRACKING_URI",
                            field="tracking_uri")
@@ -64,18 +62,17 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
         return add_source(str(path), name, message, query=query, author=author)
     local, data = _local(), Path(path)
     kind, files = snapshot.scan(data)
-    manifest = snapshot.digest_files(files, local.cache, progress)
-    digest = snapshot.manifest_digest(kind, manifest)
-    latest = local.store.latest(name)
-    if latest is not None and latest.manifest_digest == digest:
-        write_pointer(data, latest)
-        return latest
-    snapshot.store_files(local.blobs, files, manifest, progress)
-    local.blobs.put_bytes(snapshot.manifest_bytes(kind, manifest))
-    from keel.data.tabular import describe, table_format  # pandas and pyarrow: only for new versions
-
-    fmt = table_format(list(manifest))
-    described = describe([f.path for f in files], fmt) if fmt else None
+    with local.blobs.storage.deferred_sync():  # every object written here is durable before the row commits
+        manifest, stored = snapshot.ingest_files(files, local.cache, local.blobs, progress)
+        body = snapshot.manifest_bytes(kind, manifest)
+        digest = hash_bytes(body)
+        latest = local.store.latest(name)
+        if latest is not None and latest.manifest_digest == digest:
+            write_pointer(data, latest)
+            return latest
+        snapshot.store_files(local.blobs, files, manifest, progress, stored)
+        local.blobs.put_bytes(body)
+    described = _describe(files) if Path(files[0].rel).suffix.lower() in _TABLE_SUFFIXES else None
     rows, schema, stats = described or (None, None, None)
     version = local.store.create({
         "name": name, "message": message, "author": author or current_user(), "kind": kind, "path": data.name,
@@ -86,6 +83,15 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
     return version
 
 
+# keel.data.tabular (pandas, pyarrow) is imported only when the first file could make the snapshot a table.
+_TABLE_SUFFIXES = frozenset({".parquet", ".pq", ".csv"})
+
+
+def _describe(files: list[snapshot.LocalFile]) -> tuple[int, list[dict[str, Any]], dict[str, Any]] | None:
+    from keel.data.tabular import describe, table_format
+
+    fmt = table_format([f.rel for f in files])
+    return describe([Path(f.path) for f in files], fmt) if fmt else None
 
 
 def versions(name: str) -> list[DatasetVersion]:
@@ -187,11 +193,11 @@ def validation_reports(ref: str | DatasetVersion) -> list[dict[str, Any]]:
 
 def link_run(version: DatasetVersion, run_id: str) -> None:
     """Record that run ``run_id`` consumed ``version`` (a lineage edge); a no-op against a remote server."""
-    backend = get_backend()
-    if not backend.settings.is_remote:
-        SqlDatasetStore(_database(), backend.settings.project).link_run(version, run_id)
+    settings = get_settings()
+    if not settings.is_remote:
+        SqlDatasetStore(_database(), settings.project).link_run(version, run_id)
 
 
 def _database() -> Database:
-    settings = get_backend().settings
+    settings = get_settings()
     return open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)

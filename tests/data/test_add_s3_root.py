@@ -1,0 +1,58 @@
+"""``keel.data.add`` with the artifact root on S3 (moto's server): the generic, non-local path end to end."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keel import data
+from keel.artifacts import BlobStore
+from keel.artifacts.storage import TEMP_PREFIX
+from keel.tracking.context import reset_backend
+from keel_testing import free_port
+
+s3fs = pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+
+@pytest.fixture
+def s3_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir("keel-root")
+    yield "s3://keel-root/store"
+    server.stop()
+
+
+def test_add_and_checkout_with_an_s3_artifact_root(keel_home: Path, tmp_path: Path, s3_root: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "raw"
+    root.mkdir()
+    contents = {f"f{i}.bin": os.urandom(3000 + i) for i in range(5)}
+    for name, body in contents.items():
+        (root / name).write_bytes(body)
+    past = time.time() - 60
+    for p in [root, *root.iterdir()]:
+        os.utime(p, (past, past))
+    monkeypatch.setenv("KEEL_ARTIFACT_ROOT", s3_root)
+    reset_backend()
+
+    v1 = data.add(root, "raw")
+    assert data.add(root, "raw") == v1
+    (root / "f0.bin").write_bytes(b"changed")
+    v2 = data.add(root, "raw")
+    assert v2.number == 2
+
+    out = data.checkout("raw@v1", tmp_path / "out")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == contents
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    assert not [p for p in fs.find("keel-root") if TEMP_PREFIX in p]
+    assert len(list(BlobStore(s3_root).digests())) == 5 + 1 + 2  # v1's files, v2's new file, two manifests
