@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from keel.errors import InvalidInput
 
-__all__ = ["Settings", "get_settings", "reset_settings"]
+__all__ = ["Settings", "config_file", "get_settings", "reset_settings"]
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -26,16 +26,21 @@ class _YamlSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = Path(os.environ.get("KEEL_CONFIG", "keel.yaml"))
-        if not path.is_file():
-            return {}
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{path}: not valid YAML ({exc}); fix the file or remove it") from exc
-        if not isinstance(data, dict):
-            raise InvalidInput(f"{path}: expected a mapping of settings at the top level")
-        return {k: v for k, v in data.items() if k in Settings.model_fields}
+        return {k: v for k, v in config_file().items() if k in Settings.model_fields}
+
+
+def config_file() -> dict[str, Any]:
+    """The whole ``keel.yaml`` (or ``KEEL_CONFIG``) of the current directory as a mapping; ``{}`` without one."""
+    path = Path(os.environ.get("KEEL_CONFIG", "keel.yaml"))
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path}: not valid YAML ({exc}); fix the file or remove it") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path}: expected a mapping of settings at the top level")
+    return data
 
 
 class Settings(BaseSettings):

@@ -5,7 +5,7 @@ Names load on first use, so importing :mod:`keel.data` stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from keel.lazy import lazy_names
 
 # One entry per line: "public name": "module under keel.data".
 _LAZY: dict[str, str] = {
@@ -35,13 +35,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'keel.data' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"keel.data.{module}"), name)
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)

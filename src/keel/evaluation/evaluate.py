@@ -18,6 +18,7 @@ import pandas as pd
 
 from keel.errors import InvalidInput, NotFound
 from keel.evaluation import metrics as m
+from keel.jsonable import json_safe
 from keel.registry.fluent import load_model
 from keel.registry.model_files import LoadedModel
 from keel.registry.signature import enforce
@@ -183,7 +184,7 @@ def _log(model_uri: str, task: str, features: pd.DataFrame, values: dict[str, fl
             files[f"{name}.json"] = plots[name]
     for file_name, content in files.items():
         if content is not None:
-            log_dict(_json_safe(content), f"{_ARTIFACT_DIR}/{file_name}")
+            log_dict(json_safe(content), f"{_ARTIFACT_DIR}/{file_name}")
     return [f"{_ARTIFACT_DIR}/{name}" for name in files], plot_format
 
 
@@ -215,18 +216,3 @@ def _figure(name: str, data: dict[str, Any]) -> Any:
         axes.set(xlabel="predicted", ylabel="residual (true - predicted)", title="Residuals")
     figure.tight_layout()
     return figure
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain JSON values: NaN/inf as ``None``, numpy scalars as numbers, anything else unknown as text."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)

@@ -16,7 +16,7 @@ Names load on first use, so importing :mod:`keel.features` stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from keel.lazy import lazy_names
 
 # One entry per line: "public name": "module under keel.features".
 _LAZY: dict[str, str] = {
@@ -42,13 +42,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'keel.features' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"keel.features.{module}"), name)
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)

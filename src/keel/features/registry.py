@@ -17,9 +17,8 @@ from keel.errors import Conflict, InvalidInput, NotFound
 from keel.features.definitions import Definition, Entity, FeatureView, OnDemandFeatureView, definition_from_spec
 from keel.features.plan import Plan, broken_refs, check_consistent, diff
 from keel.features.registry_sql import Record, SqlFeatureRegistry
-from keel.store import open_database
+from keel.local_store import local_database
 from keel.store.lineage import Edge
-from keel.tracking.context import get_backend
 
 __all__ = ["ApplyResult", "Snapshot", "apply", "load_definitions", "snapshot", "sql_registry"]
 
@@ -72,13 +71,8 @@ _lock = threading.Lock()
 
 def sql_registry() -> SqlFeatureRegistry:
     """The registry of the configured project in the local metadata store."""
-    settings = get_backend().settings
-    if settings.is_remote:
-        raise InvalidInput("the feature store works on the local metadata store for now; unset KEEL_TRACKING_URI "
-                           "(keel server's /features endpoints serve online features to remote clients)",
-                           field="tracking_uri")
-    db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    return SqlFeatureRegistry(db, settings.project)
+    return SqlFeatureRegistry(*local_database("the feature store (keel server's /get-online-features serves remote "
+                                              "clients) works on"))
 
 
 def snapshot() -> Snapshot:

@@ -9,10 +9,10 @@ from sqlalchemy import Connection, or_, select, union
 
 from keel.errors import InvalidInput, NotFound
 from keel.governance.lineage import Graph, Link, Node, orient, walk
-from keel.store import Database, open_database
+from keel.local_store import local_database
+from keel.store import Database
 from keel.store.lineage import Edge
 from keel.store.tables import lineage_edges
-from keel.tracking.context import get_backend
 
 __all__ = ["SqlLineage", "find_nodes", "lineage"]
 
@@ -59,12 +59,7 @@ class SqlLineage:
 
 
 def _local() -> SqlLineage:
-    settings = get_backend().settings
-    if settings.is_remote:
-        raise InvalidInput("the lineage query reads the local store for now; unset KEEL_TRACKING_URI",
-                           field="tracking_uri")
-    db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    return SqlLineage(db, settings.project)
+    return SqlLineage(*local_database("the lineage query reads"))
 
 
 def find_nodes(ident: str) -> list[Node]:

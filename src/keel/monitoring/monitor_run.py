@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import InvalidInput
+from keel.local_store import local_database
 from keel.monitoring.alerting import evaluate_rules
 from keel.monitoring.monitor_store import Monitor, Result, SqlMonitorStore
 from keel.monitoring.performance import performance
-from keel.store import open_database
-from keel.tracking.context import get_backend
 
 __all__ = ["PERFORMANCE_METRICS", "WindowSummary", "monitor_store", "recompute_performance", "run_monitor"]
 
@@ -44,12 +43,7 @@ class WindowSummary:
 
 def monitor_store() -> SqlMonitorStore:
     """Monitors of the configured project (local metadata store)."""
-    settings = get_backend().settings
-    if settings.is_remote:
-        raise InvalidInput("monitors run against the local store for now; unset KEEL_TRACKING_URI",
-                           field="tracking_uri")
-    db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    return SqlMonitorStore(db, settings.project)
+    return SqlMonitorStore(*local_database("monitors run against"))
 
 
 def run_monitor(name: str, *, now: float | None = None) -> list[WindowSummary]:

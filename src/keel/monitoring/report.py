@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import math
 import os
 import time
 import uuid
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import InvalidInput
+from keel.jsonable import json_safe
 from keel.monitoring.monitor_run import PERFORMANCE_METRICS, monitor_store
 from keel.monitoring.monitor_store import Monitor, Result
 
@@ -63,7 +63,7 @@ def report_data(name: str, *, windows: Windows = None, bins: int = BINS) -> dict
                 for f in _feature_names(monitor, reference, current)]
     per_window = _window_metrics(results)
     alerts = [a for a in store.alerts(limit=10_000) if a.monitor == name][:100]
-    return _json_safe({
+    return json_safe({
         "monitor": asdict(monitor),
         "generated_at": int(time.time() * 1000),
         "current": None if span is None else {"start": span[0], "end": span[1], "rows": len(current)},
@@ -191,19 +191,6 @@ def _pick(rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict[str
         if found:
             picked.append({"window_start": row["window_start"], "window_end": row["window_end"], **found})
     return picked
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities as None, NumPy scalars as Python numbers, tuples as lists."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # -- HTML ---------------------------------------------------------------------------------------------------------

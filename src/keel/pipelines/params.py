@@ -7,14 +7,11 @@ import hashlib
 import importlib.util
 import inspect
 import json
-import os
 import sys
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from keel.errors import InvalidInput, NotFound
 from keel.pipelines.steps import Pipeline
@@ -87,14 +84,9 @@ def _parse(text: str, hint: Any, name: str) -> Any:
 
 
 def _yaml_params(pipeline: str) -> dict[str, Any]:
-    path = Path(os.environ.get("KEEL_CONFIG", "keel.yaml"))
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}: not valid YAML ({exc})") from exc
-    section = (data.get("pipelines") or {}).get(pipeline) or {} if isinstance(data, dict) else {}
+    from keel.config import config_file
+
+    section = (config_file().get("pipelines") or {}).get(pipeline) or {}
     params = section.get("params") if isinstance(section, dict) else None
     return dict(params) if isinstance(params, dict) else {}
 

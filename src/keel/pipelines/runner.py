@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from keel.artifacts import BlobStore
-from keel.errors import InvalidInput, KeelError
+from keel.errors import KeelError
+from keel.local_store import local_database
 from keel.pipelines.dag import topological_order
 from keel.pipelines.execute import InputRef, StepFailure, StepResult, StepTask
 from keel.pipelines.executors import make_executor
@@ -30,7 +31,6 @@ from keel.pipelines.params import bind_params, load_pipeline
 from keel.pipelines.runs_sql import PipelineRun, SqlPipelineStore, StepRun
 from keel.pipelines.steps import Node, Pipeline, StepOutput, building
 from keel.pipelines.values import ValueRef, load_value, value_key
-from keel.store import open_database
 from keel.store.lineage import Edge
 from keel.tracking.context import get_backend
 
@@ -54,12 +54,7 @@ class PipelineFailed(KeelError):
 
 def pipeline_store() -> SqlPipelineStore:
     """Pipeline runs of the configured project (local metadata store)."""
-    settings = get_backend().settings
-    if settings.is_remote:
-        raise InvalidInput("pipelines run against the local store for now; unset KEEL_TRACKING_URI",
-                           field="tracking_uri")
-    db = open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    return SqlPipelineStore(db, settings.project)
+    return SqlPipelineStore(*local_database("pipelines run against"))
 
 
 def run_ref(ref: str, params: Mapping[str, Any] | None = None, **options: Any) -> PipelineRun:

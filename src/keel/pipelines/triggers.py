@@ -13,21 +13,16 @@ from urllib.parse import quote
 
 from keel.config import get_settings
 from keel.errors import InvalidInput
+from keel.local_store import local_database
 from keel.pipelines.schedules import check_event
 from keel.pipelines.schedules_sql import SqlScheduleStore
-from keel.store import open_database
 
 __all__ = ["emit", "schedule_store"]
 
 
 def schedule_store() -> SqlScheduleStore:
     """Schedules, triggers and events of the configured project (local metadata store)."""
-    settings = get_settings()
-    if settings.is_remote:
-        raise InvalidInput("schedules and triggers are kept in the local store; unset KEEL_TRACKING_URI (or run "
-                           "this on the server's host)", field="tracking_uri")
-    return SqlScheduleStore(open_database(settings.resolved_db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms),
-                            settings.project)
+    return SqlScheduleStore(*local_database("schedules and triggers are kept in"))
 
 
 def emit(event: str, payload: Mapping[str, Any] | None = None) -> int:
