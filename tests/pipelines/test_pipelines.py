@@ -267,3 +267,19 @@ def test_run_records_logs_tracking_runs_and_lineage(keel_home: Path) -> None:
     graph = _local().graph(Node("step_run", f"{run.id}/report"))
     assert any(link.upstream.kind == "artifact" for link in graph.ancestors)
     assert any(link.upstream.id == f"{run.id}/train" for link in graph.ancestors)
+
+
+def test_running_steps_here_leaves_the_environment_alone(keel_home: Path) -> None:
+    import os
+
+    @step
+    def one() -> int:
+        return 1
+
+    @pipeline
+    def p() -> object:
+        return one()
+
+    before = {k: v for k, v in os.environ.items() if k.startswith("KEEL_")}
+    assert run_pipeline(p, max_parallel=1).result == 1
+    assert {k: v for k, v in os.environ.items() if k.startswith("KEEL_")} == before

@@ -149,10 +149,18 @@ def _attempt(task: StepTask, args: Any, kwargs: Any, logs: io.StringIO) -> tuple
 
 
 def _adopt_settings(env: dict[str, str]) -> None:
-    """A worker started elsewhere (a Ray node) uses the submitting process's store and project."""
+    """A worker started elsewhere (a Ray node) uses the submitting process's store and project; in the submitting
+    process itself, or a fork of it, the settings already match and nothing changes."""
+    if not env:
+        return
     import os
 
-    if env and any(os.environ.get(k) != v for k, v in env.items()):
+    from keel.config import get_settings
+
+    s = get_settings()
+    current = {"KEEL_HOME": str(Path(s.home).absolute()), "KEEL_DB_URL": s.resolved_db_url,
+               "KEEL_ARTIFACT_ROOT": s.resolved_artifact_root, "KEEL_PROJECT": s.project}
+    if current != env:
         from keel.tracking.context import reset_backend
 
         os.environ.update(env)
