@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from keel.artifacts import BlobStore
+from keel.config import get_settings
 from keel.errors import KeelError
 from keel.local_store import local_database
 from keel.pipelines.dag import topological_order
@@ -75,8 +76,7 @@ def run_pipeline(pipeline: Pipeline, params: Mapping[str, Any] | None = None, *,
     order = topological_order({n: node.upstream for n, node in nodes.items()})
     run = PipelineRun(uuid.uuid4().hex, pipeline.name, "RUNNING", _jsonable(bound), executor, _ms(), ref=ref,
                       resumed_from=previous.id if previous else None, trigger=trigger)
-    run.tracking_run_id = _parent_tracking_run(run)
-    store.create(run)
+    store.create(run)  # its tracking run starts with its first executed step: a fully cached run needs none
     state = _State(run, nodes, order, store, no_cache, previous, on_step)
     engine = make_executor(executor, max_parallel, address)
     try:
@@ -115,7 +115,7 @@ class _State:
     _speed: dict[str, tuple[int, float]] = field(default_factory=dict)  # step name -> (calls seen, slowest call s)
 
     def __post_init__(self) -> None:
-        settings = get_backend().settings
+        settings = get_settings()  # not the tracking backend: a fully cached run never loads it
         self.artifact_root = settings.resolved_artifact_root
         self.blobs = BlobStore(self.artifact_root)
         self.keel_env = {"KEEL_HOME": str(Path(settings.home).absolute()), "KEEL_DB_URL": settings.resolved_db_url,
@@ -219,6 +219,8 @@ class _State:
 
     def _task(self, node: Node) -> StepTask:
         opts = node.step.options
+        if self.run.tracking_run_id is None:
+            self.run.tracking_run_id = _parent_tracking_run(self.run)
         tags = {"keel.pipeline": self.run.pipeline, "keel.pipeline_run": self.run.id, "keel.step": node.id}
         if self.run.tracking_run_id:
             tags["mlflow.parentRunId"] = self.run.tracking_run_id

@@ -79,10 +79,10 @@ class SqlPipelineStore:
                 started_at=run.started_at))
 
     def finish(self, run: PipelineRun) -> None:
-        """Record a run's end."""
+        """Record a run's end (and its tracking run, started with its first executed step)."""
         with self.db.write() as conn:
             conn.execute(update(pipeline_runs).where(_PR.id == run.id).values(
-                status=run.status, error=run.error, ended_at=run.ended_at))
+                status=run.status, error=run.error, ended_at=run.ended_at, tracking_run_id=run.tracking_run_id))
 
     def record_steps(self, run_id: str, steps: Sequence[StepRun], cache: Sequence[tuple[str, str, str]],
                      edges: Sequence[Edge] = ()) -> None:
