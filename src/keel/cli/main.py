@@ -7,7 +7,6 @@ import sys
 import typer
 from rich.console import Console
 
-from keel import __version__
 from keel.cli import (
     data,
     data_remotes,
@@ -57,6 +56,8 @@ err_console = Console(stderr=True)
 @app.command("version")
 def version() -> None:
     """Print Keel's version."""
+    from keel import __version__  # package metadata: read only when asked
+
     typer.echo(f"keel {__version__}")
 
 
