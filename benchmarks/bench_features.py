@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_results import write_section
-from bench_support import BenchError, clean_env, log, machine_note, package_version
+from bench_support import BenchError, clean_env, log, machine_note, package_version, rss_mib
 from feature_checks import check_online_sample, count_differences, latest_values, reference_join
 from feature_data import TTL_DAYS, feature_names, generate
 
@@ -164,14 +164,6 @@ def worker_main(argv: list[str]) -> int:
 
 # --- running jobs ---------------------------------------------------------------------------------------------------
 
-def _rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
 
 
 def run_job(cmd: list[str], env: dict[str, str], cwd: Path, label: str, timeout_s: float,
@@ -185,7 +177,7 @@ def run_job(cmd: list[str], env: dict[str, str], cwd: Path, label: str, timeout_
         while proc.poll() is None:
             if time.monotonic() - started > timeout_s:
                 stopped = f"did not finish in {timeout_s:.0f} s"
-            elif _rss_mib(proc.pid) > mem_cap_mib:
+            elif rss_mib(proc.pid) > mem_cap_mib:
                 elapsed = time.monotonic() - started
                 stopped = f"stopped at the {mem_cap_mib / 1024:g} GiB memory cap after {elapsed:.0f} s"
             if stopped:

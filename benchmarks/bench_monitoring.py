@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_results import write_section
-from bench_support import BenchError, clean_env, log, machine_note, package_version
+from bench_support import BenchError, clean_env, log, machine_note, package_version, rss_mib
 from monitoring_data import column_names, drifted_columns, generate
 
 HERE = Path(__file__).resolve().parent
@@ -90,15 +90,6 @@ def worker_main(argv: list[str]) -> int:
     return 0
 
 
-def _rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` now (0 where /proc is missing or the process is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
 
 
 def run_job(cmd: list[str], env: dict[str, str], label: str, sizes: Sizes) -> tuple[dict[str, Any] | None, str]:
@@ -116,7 +107,7 @@ def run_job(cmd: list[str], env: dict[str, str], label: str, sizes: Sizes) -> tu
             elapsed = time.perf_counter() - started
             if elapsed > sizes.timeout_s:
                 stopped = f"did not finish in {sizes.timeout_s:.0f} s"
-            elif _rss_mib(proc.pid) > sizes.mem_cap_mib:
+            elif rss_mib(proc.pid) > sizes.mem_cap_mib:
                 stopped = f"stopped at the {sizes.mem_cap_mib / 1024:g} GiB memory cap after {elapsed:.0f} s"
             if stopped:
                 os.killpg(proc.pid, signal.SIGKILL)  # the group of the process we started

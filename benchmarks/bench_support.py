@@ -39,6 +39,17 @@ def clean_env(extra: dict[str, str] | None = None, path_prefix: Path | None = No
     return env
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` now, in MiB (0 where /proc is missing or the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
