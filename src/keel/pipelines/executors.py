@@ -41,13 +41,13 @@ class Executor(Protocol):
         ...
 
 
-def _worker_init() -> None:
+def forked_worker_init() -> None:
     """A forked worker must not reuse the parent's database connections or cached backend."""
     from keel import store
     from keel.tracking.context import reset_backend
 
     for db in list(store._OPEN.values()):
-        db.engine.dispose(close=False)
+        db.engine.dispose(close=False)  # the parent's pooled connections are not ours to use or close
     store._OPEN.clear()
     reset_backend()
 
@@ -73,7 +73,7 @@ class LocalExecutor:
             return done
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.max_parallel, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=_worker_init)
+                                             initializer=forked_worker_init)
         if callable(task.fn):
             task = dataclasses.replace(task, fn=FnToken(id(task.fn)))
         return self._pool.submit(execute, task)

@@ -141,14 +141,10 @@ _worker_objective: tuple[Objective, str] | None = None
 def _init_worker(objective: Objective, metric: str) -> None:
     """A worker process gets the objective (inherited by fork, not pickled) and its own database connections."""
     global _worker_objective
-    from keel import store
-    from keel.tracking.context import reset_backend
+    from keel.pipelines.executors import forked_worker_init
 
     _worker_objective = (objective, metric)
-    for db in list(store._OPEN.values()):
-        db.engine.dispose(close=False)  # the parent's pooled connections are not ours to use or close
-    store._OPEN.clear()
-    reset_backend()
+    forked_worker_init()
 
 
 def _process_trial(params: dict[str, Any], run_id: str) -> TrialOutcome:
