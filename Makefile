@@ -19,7 +19,7 @@ $(VENV)/.base:
 	@touch $@
 
 $(VENV)/.demo: $(VENV)/.base pyproject.toml
-	$(PIP) install -q -e ".[sklearn]"
+	$(PIP) install -q -e ".[sklearn,explain]"
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.base pyproject.toml
@@ -88,6 +88,8 @@ bench: $(VENV)/.dev $(ANCHORS_VENV)/.installed $(BENTOML_VENV)/.installed $(DATA
 	$(PY) benchmarks/bench_features.py --anchors-python $(FEATURE_ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_monitoring.py --anchors-python $(MONITORING_ANCHORS_VENV)/bin/python
 	$(PY) benchmarks/bench_pipelines.py --anchors-python $(PIPELINE_ANCHORS_VENV)/bin/python
+	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_ui.py --anchors-python $(ANCHORS_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) $(ANCHORS_VENV) $(BENTOML_VENV) $(DATA_ANCHORS_VENV) $(FEATURE_ANCHORS_VENV) .keel build dist src/*.egg-info

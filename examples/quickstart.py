@@ -1,7 +1,8 @@
 """Keel quick start (`make demo`): version and validate data, build the training set through the feature store, train,
-track, register, evaluate and promote a small scikit-learn model, then deploy it as a canary with a shadow, serve it
-(also from entity keys with online features), read the prediction log, score a file in batch and bundle it; finally
-run the lifecycle as a cached pipeline, watch its served model drift, and let the drift alert start retraining.
+track, register, evaluate and promote a small scikit-learn model, explain its top features, then deploy it as a
+canary with a shadow, serve it (also from entity keys with online features), read the prediction log, score a file
+in batch and bundle it; finally run the lifecycle as a cached pipeline, watch its served model drift, let the drift
+alert start retraining, and write the champion's model card.
 
 Everything lands in the embedded default store (./.keel: SQLite + a local artifact folder); nothing to configure.
 """
@@ -14,6 +15,7 @@ import textwrap
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -136,6 +138,7 @@ def main() -> None:
     sample = holdout().drop(columns=["target"]).head(3)
     predicted = [int(p) for p in champion.predict(sample)]
     print(f"models:/{MODEL_NAME}@champion predicts {predicted} for three held-out rows\n")
+    explain_champion()
     keel_cli("models", "versions", MODEL_NAME)
     others = [v for v in versions if v != best_version]
     deploy_and_serve(others[0], others[1], holdout().drop(columns=["target"]))
@@ -147,12 +150,39 @@ def main() -> None:
     keel_cli("remote", "add", "origin", str(home.parent / ".keel-remote"))  # any fsspec URL: s3://bucket/prefix …
     keel_cli("data", "push", "breast-cancer-data", "--remote", "origin")
     keel_cli("lineage", "breast-cancer-data@v1")  # data → runs → model versions → champion → deployment
+    write_model_card(home)
     print(f"\nWhere to look: metadata in {home / 'keel.db'}, artifacts in {home / 'artifacts'}")
     print(f"  keel runs show {best.info.run_id}")
     print(f"  keel models show {MODEL_NAME}@champion")
     print("  keel deploy show cancer-prod --history")
     print("  keel server   # then point MLFLOW_TRACKING_URI=http://127.0.0.1:5000 at it")
     print("  keel serve --deployment cancer-prod --port 8080   # /v2/models/cancer-prod/infer, /invocations")
+    print("\nThe web UI: `keel ui` (starts `keel server` and opens a browser), then")
+    print(f"  http://127.0.0.1:5000/ui/models/{MODEL_NAME}")
+    print(f"  http://127.0.0.1:5000/ui/runs/{best.info.run_id}")
+    print("  http://127.0.0.1:5000/ui/deployments/cancer-prod")
+
+
+def explain_champion() -> None:
+    """SHAP contributions of the champion on the held-out rows: its top features (logged to the model version)."""
+    try:
+        contributions = keel.explain(f"models:/{MODEL_NAME}@champion", holdout().drop(columns=["target"]))
+    except keel.InvalidInput as exc:  # SHAP is an extra: pip install 'keel-mlops[explain]'
+        print(f"(no explanations: {exc})")
+        return
+    top = list(contributions.attrs["importance"].items())[:5]
+    print(f"champion's top 5 features (mean |SHAP| on the {contributions.attrs['output']}, "
+          f"{contributions.attrs['explainer']} explainer):")
+    for feature, importance in top:
+        print(f"  {feature:<24} {importance:.3f}")
+    print()
+
+
+def write_model_card(home: Path) -> None:
+    """The champion's model card, generated from what Keel recorded: data, validation, metrics, features, lineage."""
+    version = keel.tracking.context.get_backend().registry.get_model_version_by_alias(MODEL_NAME, "champion")
+    card = home / "champion_card.md"
+    keel_cli("models", "card", f"{MODEL_NAME}/{version.version}", "-o", str(card))  # prints where it went
 
 
 def keel_cli(*args: str) -> None:

@@ -12,7 +12,8 @@ EXPECTED = {
     "get_metric_history", "get_run", "log_artifact", "log_artifacts", "log_dict", "log_figure", "log_input",
     "log_metric", "log_metrics", "log_param", "log_params", "log_text", "search_runs", "set_experiment",
     "set_tag", "set_tags", "start_run", "log_model", "load_model", "register_model", "set_registered_model_alias",
-    "evaluate", "promote", "batch_predict", "predictions", "tune", "step", "pipeline", "run_pipeline",
+    "evaluate", "promote", "explain", "fairness", "batch_predict", "predictions", "tune", "step", "pipeline",
+    "run_pipeline",
 }
 
 

@@ -59,7 +59,8 @@ _TRACKING = ("ActiveRun", "DatasetInput", "Run", "RunStatus", "active_run", "end
 _LAZY = {**dict.fromkeys(_TRACKING, "keel.tracking"),
          "load_model": "keel.registry.fluent", "log_model": "keel.registry.fluent",
          "register_model": "keel.registry.fluent", "set_registered_model_alias": "keel.registry.fluent",
-         "evaluate": "keel.evaluation", "promote": "keel.evaluation", "batch_predict": "keel.serving.batch",
+         "evaluate": "keel.evaluation", "promote": "keel.evaluation",
+         "explain": "keel.evaluation", "fairness": "keel.evaluation", "batch_predict": "keel.serving.batch",
          "predictions": "keel.monitoring", "tune": "keel.pipelines.tuning", "step": "keel.pipelines.steps",
          "pipeline": "keel.pipelines.steps", "run_pipeline": "keel.pipelines.runner"}
 
@@ -98,6 +99,8 @@ __all__ = [
     "batch_predict",
     "end_run",
     "evaluate",
+    "explain",
+    "fairness",
     "flush",
     "get_metric_history",
     "get_run",

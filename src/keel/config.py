@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     http_retry_for_s: float = 120.0
     # the online feature store: sqlite:///PATH (default: <home>/online.db) or redis://HOST:PORT/DB
     online_store: str | None = None
+    # access control of `keel server` / `keel serve` (off for the embedded single-user default)
+    auth: bool = False
+    auth_cache_ttl_s: float = 5.0
+    protected_aliases: list[str] = ["champion", "production"]
+    require_approval: bool = False
+    # hardening of `keel server`: body limits (bytes; artifact uploads have their own), a per-request timeout
+    # (0: none) and the access/error log format ("json": one object per line with the request id, or "text")
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_upload_bytes: int = 5 * 1024 * 1024 * 1024
+    request_timeout_s: float = 60.0
+    log_format: str = "json"
 
     @field_validator("project")
     @classmethod

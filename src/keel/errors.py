@@ -9,6 +9,7 @@
     ├── PermissionDenied           (403, PERMISSION_DENIED)
     ├── Unauthenticated            (401, UNAUTHENTICATED)
     ├── Conflict                   (409, INVALID_STATE)
+    ├── PayloadTooLarge            (413, REQUEST_LIMIT_EXCEEDED)
     ├── CorruptArtifact            (500, DATA_LOSS)
     └── Unavailable                (503, TEMPORARILY_UNAVAILABLE)
 
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidInput",
     "KeelError",
     "NotFound",
+    "PayloadTooLarge",
     "PermissionDenied",
     "Unauthenticated",
     "Unavailable",
@@ -96,6 +98,13 @@ class Conflict(KeelError):
     error_code = "INVALID_STATE"
 
 
+class PayloadTooLarge(KeelError):
+    """The request body is larger than the server accepts; the message names the limit and its setting."""
+
+    http_status = 413
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+
+
 class CorruptArtifact(KeelError):
     """Stored bytes no longer match their checksum."""
 
@@ -113,7 +122,7 @@ class Unavailable(KeelError):
 _BY_CODE: dict[str, type[KeelError]] = {
     cls.error_code: cls
     for cls in (NotFound, AlreadyExists, InvalidInput, PermissionDenied, Unauthenticated, Conflict,
-                CorruptArtifact, Unavailable)
+                PayloadTooLarge, CorruptArtifact, Unavailable)
 }
 
 
@@ -122,5 +131,5 @@ def error_from_code(error_code: str | None, message: str, status: int = 500) -> 
     cls = _BY_CODE.get(error_code or "")
     if cls is None:
         cls = {400: InvalidInput, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound,
-               409: Conflict, 503: Unavailable}.get(status, KeelError)
+               409: Conflict, 413: PayloadTooLarge, 503: Unavailable}.get(status, KeelError)
     return cls(message)

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
-
 
 @pytest.mark.timeout(900)
-def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "MLFLOW_"))}
-    proc = subprocess.run([sys.executable, str(QUICKSTART)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+def test_quickstart_runs_end_to_end(demo_store: Any) -> None:
+    tmp_path = demo_store.cwd  # the demo ran here (once per session, shared with the UI's browser tests)
+    assert demo_store.returncode == 0, demo_store.stderr
+    out = demo_store.output
     assert "dataset breast-cancer-data@v1: 569 rows" in out  # the training data as a dataset version
     assert "passed: " in out and "0 failed" in out and (tmp_path / ".keel" / "validation.html").is_file()
     assert "+ feature view measurements" in out and "Applied 2 change(s)" in out  # keel features apply, with its diff
@@ -44,3 +37,4 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert "fired ct-drift-alert" in out
     assert "trigger:retrain-on-drift <- alert:ct-drift-alert" in out and "succeeded run" in out
     assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured
+    assert "http://127.0.0.1:5000/ui/models/breast-cancer" in out  # ends with the UI's URL of the demo's objects

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from keel.cli import (
+    audit,
     data,
     data_remotes,
     deploy,
@@ -19,10 +20,13 @@ from keel.cli import (
     monitor,
     pipelines,
     predict,
+    projects,
     runs,
     schedules,
     serve,
     server,
+    ui,
+    users,
 )
 from keel.errors import KeelError
 
@@ -45,10 +49,18 @@ app.command("server")(server.serve)
 app.command("serve")(serve.serve)
 app.command("predict")(predict.predict)
 app.command("lineage")(lineage.lineage)
+app.add_typer(audit.app, name="audit")
 app.add_typer(schedules.schedule_app, name="schedule")
 app.add_typer(schedules.trigger_app, name="trigger")
 app.command("scheduler")(schedules.scheduler)
 app.command("init")(init.init)
+app.command("ui")(ui.ui)
+app.add_typer(users.users_app, name="users")
+app.add_typer(users.tokens_app, name="tokens")
+app.add_typer(projects.projects_app, name="projects")
+app.add_typer(projects.members_app, name="members")
+models.app.command("approve")(projects.approve)
+models.app.command("requests")(projects.requests)
 
 err_console = Console(stderr=True)
 

@@ -1,4 +1,4 @@
-"""``keel models list|show|versions|alias|promote|export-onnx|bundle``."""
+"""``keel models list|show|versions|alias|promote|export-onnx|bundle|explain|card``."""
 
 from __future__ import annotations
 
@@ -190,3 +190,9 @@ def bundle_cmd(
         console.print(f"[yellow]warning:[/yellow] {note}", highlight=False, soft_wrap=True)
     typer.echo(f"  docker: {info.docker_commands()}")
     typer.echo(f"  venv:   {info.venv_commands()}")
+
+
+from keel.cli import models_explain  # noqa: E402 - its commands join this group
+
+app.command("explain")(models_explain.explain_cmd)
+app.command("card")(models_explain.card_cmd)

@@ -25,6 +25,7 @@ def serve(
     poll_interval: float = typer.Option(10.0, min=0, help="Seconds between checks for a moved alias or a new "
                                         "deployment revision (0: never)."),
     log_predictions: bool = typer.Option(True, help="Append every prediction to the prediction log."),
+    auth: bool = typer.Option(False, "--auth", help="Require API tokens (see `keel users` / `keel tokens`)."),
 ) -> None:
     """Serve a model or a deployment: /v2/models/NAME/infer, /invocations, /ping, /metrics."""
     import uvicorn
@@ -36,6 +37,11 @@ def serve(
     options = ServeOptions(model_uri, deployment, name, max_batch_size, max_wait_ms, poll_interval, log_predictions)
     options.batch()  # bad knobs fail here, with exit code 2, not inside a worker
     os.environ[SERVE_OPTIONS_ENV] = options.to_env()  # read by the factory in every worker
+    if auth:
+        os.environ["KEEL_AUTH"] = "1"
+        from keel.config import reset_settings
+
+        reset_settings()
     typer.echo(f"keel serve {model_uri or 'deployment ' + deployment} on http://{host}:{port}")
     uvicorn.run("keel.serving.app:create_serving_app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", loop="auto", http="auto", access_log=False)

@@ -24,6 +24,9 @@ class HttpSession:
         headers = {"User-Agent": "keel-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        project = _configured_project()
+        if project:  # a server serving another project refuses, rather than the SDK writing into the wrong one
+            headers["X-Keel-Project"] = project
         self.retry_for_s = retry_for_s
         self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s,
                                     limits=httpx.Limits(max_keepalive_connections=8))
@@ -62,6 +65,14 @@ class HttpSession:
     def close(self) -> None:
         """Close pooled connections."""
         self._client.close()
+
+
+def _configured_project() -> str | None:
+    """The project set explicitly (``KEEL_PROJECT`` or ``keel.yaml``), else None (the server's own)."""
+    from keel.config import get_settings
+
+    settings = get_settings()
+    return settings.project if "project" in settings.model_fields_set else None
 
 
 def _checked(resp: httpx.Response) -> httpx.Response:

@@ -6,7 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from keel.client.http import HttpSession
+from keel.errors import Conflict
 from keel.registry.codec import model_version_from_dict, registered_model_from_dict
 from keel.registry.entities import ModelVersion, RegisteredModel, check_model_name
 
@@ -72,8 +75,13 @@ class HttpRegistryStore:
         self.http.request("DELETE", f"{_model(name)}/tags/{quote(key, safe='')}")
 
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
-        """Point an alias at a version."""
-        self.http.request("PUT", f"{_model(name)}/aliases/{quote(alias, safe='')}", json={"version": int(version)})
+        """Point an alias at a version; :class:`Conflict` when the server holds the move for a maintainer's
+        approval (a protected alias moved by an editor), naming the request to approve."""
+        resp = self.http.request("PUT", f"{_model(name)}/aliases/{quote(alias, safe='')}",
+                                 json={"version": int(version)})
+        if resp.status_code == 202:
+            raise Conflict(orjson.loads(resp.content).get("message") or f"moving alias {alias!r} awaits approval",
+                           field="alias")
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Remove an alias."""

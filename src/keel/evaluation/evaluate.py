@@ -74,7 +74,7 @@ def evaluate(model_uri: str, data: pd.DataFrame | str | Path, targets: str | Seq
                                 predictions.classes) if slices else {}
     confusion = (m.confusion_matrix(truth, predictions.values, _confusion_labels(truth, predictions))
                  if task == "classification" else None)
-    with _evaluation_run(model_uri, run_id) as current:
+    with analysis_run("evaluate", model_uri, run_id) as current:
         artifacts, plot_format = _log(model_uri, task, features, values, confusion, per_slice,
                                       _plot_data(task, truth, predictions))
     return EvaluationResult(model_uri, task, values, current, confusion, per_slice, artifacts, plot_format, notes)
@@ -143,13 +143,15 @@ def _confusion_labels(truth: np.ndarray[Any, Any], predictions: Predictions) -> 
 
 
 @contextmanager
-def _evaluation_run(model_uri: str, run_id: str | None) -> Iterator[str]:
+def analysis_run(what: str, model_uri: str, run_id: str | None) -> Iterator[str]:
+    """The run an analysis of ``model_uri`` logs to: ``run_id``, else the active run, else a new run named
+    ``"{what} {model_uri}"`` (nested when a run is active)."""
     current = active_run()
     if current is not None and run_id in (None, current.run_id):
         yield current.run_id
         flush()
         return
-    name = None if run_id is not None else f"evaluate {model_uri}"[:250]
+    name = None if run_id is not None else f"{what} {model_uri}"[:250]
     with start_run(run_id=run_id, run_name=name, nested=current is not None) as run:
         yield run.run_id
 

@@ -22,6 +22,7 @@ import pandas as pd
 from keel.config import current_user
 from keel.errors import NotFound
 from keel.evaluation.evaluate import EvaluationResult, evaluate, load_frame
+from keel.evaluation.fairness import FAIRNESS_METRICS, gate_metrics
 from keel.evaluation.gates import (
     Comparison,
     Condition,
@@ -118,10 +119,11 @@ def promote(name: str, version: int | str, alias: str, data: pd.DataFrame | str 
     conditions, alias = _check_arguments(task, require, alias, must_beat)
     backend = get_backend()
     candidate = backend.registry.get_model_version(name, version)
+    fairness_metrics = gate_metrics(conditions, candidate.name, candidate.version, candidate.tags)
     frame = load_frame(data)
     cand_eval = _evaluate(candidate, frame, targets, task)
     incumbent, inc_eval, notes = _incumbent(backend, candidate, must_beat, cand_eval, frame, targets, task)
-    results = check(conditions, cand_eval.metrics)
+    results = check(conditions, {**fairness_metrics, **cand_eval.metrics})
     primary = primary_metric(task, conditions)
     comparison = None if inc_eval is None else compare(cand_eval.metrics, inc_eval.metrics, primary)
     promoted = all(r.passed for r in results) and (comparison is None or comparison.passed)
@@ -139,7 +141,7 @@ def promote(name: str, version: int | str, alias: str, data: pd.DataFrame | str 
 def _check_arguments(task: str, require: Sequence[str] | str, alias: str,
                      must_beat: str | None) -> tuple[list[Condition], str]:
     check_task(task)
-    conditions = parse_conditions(require, known=metric_names(task))
+    conditions = parse_conditions(require, known=[*metric_names(task), *FAIRNESS_METRICS])
     check_alias(alias)
     if must_beat is not None:
         check_alias(must_beat)

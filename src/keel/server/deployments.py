@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from keel.server.permissions import requires
 from keel.server.state import blocking, state
 from keel.serving.deployment import UNSET, Deployment, Route, deployment_to_dict
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["deployments"])
+router = APIRouter(prefix="/api/v1", tags=["deployments"], dependencies=[requires("read")])
 _ONE = "/deployments/{name}"
 
 
@@ -77,7 +78,7 @@ def _one(d: Deployment) -> dict[str, Any]:
     return {"deployment": deployment_to_dict(d)}
 
 
-@router.post("/deployments")
+@router.post("/deployments", dependencies=[requires("maintain")])
 async def create_deployment(body: CreateDeployment, request: Request) -> dict[str, Any]:
     """Create a deployment (revision 1); every target must exist in the registry."""
     d = Deployment(body.name, _routes(body.routes) or (), _routes(body.shadows) or (), body.sticky_key,
@@ -105,7 +106,7 @@ async def deployment_history(name: str, request: Request) -> dict[str, Any]:
     return {"deployments": [deployment_to_dict(d) for d in found]}
 
 
-@router.patch(_ONE)
+@router.patch(_ONE, dependencies=[requires("maintain")])
 async def update_deployment(name: str, body: UpdateDeployment, request: Request) -> dict[str, Any]:
     """Write the next revision with the fields present changed (``routes`` replaces the route table)."""
     sticky = body.sticky_key if "sticky_key" in body.model_fields_set else UNSET
@@ -115,7 +116,7 @@ async def update_deployment(name: str, body: UpdateDeployment, request: Request)
     return _one(d)
 
 
-@router.post(_ONE + "/rollback")
+@router.post(_ONE + "/rollback", dependencies=[requires("maintain")])
 async def rollback_deployment(name: str, request: Request, body: Rollback | None = None) -> dict[str, Any]:
     """Write a new revision serving the previous (or ``to_revision``'s) route table."""
     body = body or Rollback()
@@ -123,7 +124,7 @@ async def rollback_deployment(name: str, request: Request, body: Rollback | None
                                updated_by=body.updated_by))
 
 
-@router.delete(_ONE)
+@router.delete(_ONE, dependencies=[requires("maintain")])
 async def delete_deployment(name: str, request: Request, body: Deletion | None = None) -> dict[str, Any]:
     """End a deployment; its revisions stay as history."""
     await blocking(state(request).deployments.delete_deployment, name,

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from keel.server.permissions import requires
 from keel.server.state import blocking, state
 from keel.tracking.codec import experiment_to_dict
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
+router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"], dependencies=[requires("read")])
 
 
 class CreateExperiment(BaseModel):
@@ -36,7 +37,7 @@ class Tag(BaseModel):
     value: str
 
 
-@router.post("")
+@router.post("", dependencies=[requires("write")])
 async def create_experiment(body: CreateExperiment, request: Request) -> dict[str, Any]:
     """Create an experiment."""
     exp_id = await blocking(state(request).tracking.create_experiment, body.name, body.artifact_location, body.tags)
@@ -67,28 +68,28 @@ async def get_experiment(experiment_id: str, request: Request) -> dict[str, Any]
     return {"experiment": experiment_to_dict(await blocking(state(request).tracking.get_experiment, experiment_id))}
 
 
-@router.patch("/{experiment_id}")
+@router.patch("/{experiment_id}", dependencies=[requires("write")])
 async def rename_experiment(experiment_id: str, body: UpdateExperiment, request: Request) -> dict[str, Any]:
     """Rename an experiment."""
     await blocking(state(request).tracking.rename_experiment, experiment_id, body.name)
     return {}
 
 
-@router.delete("/{experiment_id}")
+@router.delete("/{experiment_id}", dependencies=[requires("write")])
 async def delete_experiment(experiment_id: str, request: Request) -> dict[str, Any]:
     """Soft-delete an experiment and its runs."""
     await blocking(state(request).tracking.delete_experiment, experiment_id)
     return {}
 
 
-@router.post("/{experiment_id}/restore")
+@router.post("/{experiment_id}/restore", dependencies=[requires("write")])
 async def restore_experiment(experiment_id: str, request: Request) -> dict[str, Any]:
     """Restore a deleted experiment."""
     await blocking(state(request).tracking.restore_experiment, experiment_id)
     return {}
 
 
-@router.post("/{experiment_id}/tags")
+@router.post("/{experiment_id}/tags", dependencies=[requires("write")])
 async def set_experiment_tag(experiment_id: str, body: Tag, request: Request) -> dict[str, Any]:
     """Set a tag on an experiment."""
     await blocking(state(request).tracking.set_experiment_tag, experiment_id, body.key, body.value)

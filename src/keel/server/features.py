@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from keel.server.permissions import requires
 from keel.server.state import blocking
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["features"])
+router = APIRouter(tags=["features"], dependencies=[requires("read")])
 
 
 class OnlineRequest(BaseModel):

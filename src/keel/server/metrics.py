@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.monitoring.monitor_run import PERFORMANCE_METRICS
 from keel.monitoring.monitor_store import Result, SqlMonitorStore
+from keel.server.permissions import requires
 
 __all__ = ["MonitorCollector", "RequestMetrics", "ServerMetrics", "install_metrics"]
 
@@ -149,7 +150,7 @@ def install_metrics(app: FastAPI, monitors: SqlMonitorStore | None = None) -> Se
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.state.metrics = metrics
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[requires("public")])
     async def prometheus(_request: Request) -> Response:
         body = await run_in_threadpool(metrics.render)  # the monitor collector reads the database
         return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -15,11 +15,12 @@ from keel.asgi import read_json
 from keel.errors import InvalidInput
 from keel.registry.entities import LoggedModel, LoggedModelStatus
 from keel.server.mlflow_tracking import ARTIFACT_PREFIX, _int, _opt_str, _required, _str_list, _tags
+from keel.server.permissions import requires
 from keel.server.state import blocking, state
 
 __all__ = ["logged_model_to_dict", "router"]
 
-router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible logged models"])
+router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible logged models"], dependencies=[requires("read")])
 _STATUS_NUMBERS = {1: LoggedModelStatus.PENDING, 2: LoggedModelStatus.READY, 3: LoggedModelStatus.FAILED}
 
 
@@ -55,7 +56,7 @@ def _status(value: Any) -> str:
     raise InvalidInput(f"status: expected one of {', '.join(LoggedModelStatus.ALL)}, got {value!r}", field="status")
 
 
-@router.post("/logged-models")
+@router.post("/logged-models", dependencies=[requires("write")])
 async def create_logged_model(request: Request) -> dict[str, Any]:
     """Create a PENDING logged model in an experiment."""
     body = await read_json(request)
@@ -90,7 +91,7 @@ async def get_logged_model(model_id: str, request: Request, allow_deleted: bool 
     return _model(await blocking(state(request).logged_models.get_logged_model, model_id, allow_deleted))
 
 
-@router.patch("/logged-models/{model_id}")
+@router.patch("/logged-models/{model_id}", dependencies=[requires("write")])
 async def finalize_logged_model(model_id: str, request: Request) -> dict[str, Any]:
     """Set the final status (``LOGGED_MODEL_READY`` once the files are uploaded)."""
     body = await read_json(request)
@@ -98,14 +99,14 @@ async def finalize_logged_model(model_id: str, request: Request) -> dict[str, An
                                  _status(body.get("status"))))
 
 
-@router.delete("/logged-models/{model_id}")
+@router.delete("/logged-models/{model_id}", dependencies=[requires("write")])
 async def delete_logged_model(model_id: str, request: Request) -> dict[str, Any]:
     """Soft-delete a logged model."""
     await blocking(state(request).logged_models.delete_logged_model, model_id)
     return {}
 
 
-@router.post("/logged-models/{model_id}/params")
+@router.post("/logged-models/{model_id}/params", dependencies=[requires("write")])
 async def log_logged_model_params(model_id: str, request: Request) -> dict[str, Any]:
     """Add params to a logged model."""
     body = await read_json(request)
@@ -114,7 +115,7 @@ async def log_logged_model_params(model_id: str, request: Request) -> dict[str, 
     return {}
 
 
-@router.patch("/logged-models/{model_id}/tags")
+@router.patch("/logged-models/{model_id}/tags", dependencies=[requires("write")])
 async def set_logged_model_tags(model_id: str, request: Request) -> dict[str, Any]:
     """Set tags on a logged model."""
     body = await read_json(request)
@@ -122,14 +123,14 @@ async def set_logged_model_tags(model_id: str, request: Request) -> dict[str, An
     return {}
 
 
-@router.delete("/logged-models/{model_id}/tags/{tag_key}")
+@router.delete("/logged-models/{model_id}/tags/{tag_key}", dependencies=[requires("write")])
 async def delete_logged_model_tag(model_id: str, tag_key: str, request: Request) -> dict[str, Any]:
     """Remove a tag from a logged model."""
     await blocking(state(request).logged_models.delete_logged_model_tag, model_id, tag_key)
     return {}
 
 
-@router.post("/runs/outputs")
+@router.post("/runs/outputs", dependencies=[requires("write")])
 async def log_outputs(request: Request) -> dict[str, Any]:
     """Record the logged models a run produced."""
     body = await read_json(request)

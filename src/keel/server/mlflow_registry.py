@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from keel.asgi import read_json
 from keel.errors import InvalidInput
 from keel.registry.codec import model_version_to_dict, registered_model_to_dict
 from keel.registry.entities import ModelVersion, RegisteredModel
+from keel.server.auth import alias_gate
 from keel.server.mlflow_tracking import ARTIFACT_PREFIX, _int, _opt_str, _required, _str_list, _tags
+from keel.server.permissions import requires
 from keel.server.state import blocking, state
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible registry"])
+router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible registry"], dependencies=[requires("read")])
 
 
 async def _fields(request: Request) -> dict[str, Any]:
@@ -54,7 +56,7 @@ def _paged(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str
 
 
 # -- registered models -------------------------------------------------------------------------------------------
-@router.post("/registered-models/create")
+@router.post("/registered-models/create", dependencies=[requires("write")])
 async def create_registered_model(request: Request) -> dict[str, Any]:
     """Register a model name."""
     body = await _fields(request)
@@ -70,7 +72,7 @@ async def get_registered_model(request: Request) -> dict[str, Any]:
     return _rm(await blocking(state(request).registry.get_registered_model, _required(body, "name")))
 
 
-@router.post("/registered-models/rename")
+@router.post("/registered-models/rename", dependencies=[requires("write")])
 async def rename_registered_model(request: Request) -> dict[str, Any]:
     """Rename a registered model."""
     body = await _fields(request)
@@ -79,7 +81,7 @@ async def rename_registered_model(request: Request) -> dict[str, Any]:
     return _rm(rm)
 
 
-@router.patch("/registered-models/update")
+@router.patch("/registered-models/update", dependencies=[requires("write")])
 async def update_registered_model(request: Request) -> dict[str, Any]:
     """Change a registered model's description."""
     body = await _fields(request)
@@ -88,7 +90,7 @@ async def update_registered_model(request: Request) -> dict[str, Any]:
     return _rm(rm)
 
 
-@router.delete("/registered-models/delete")
+@router.delete("/registered-models/delete", dependencies=[requires("write")])
 async def delete_registered_model(request: Request) -> dict[str, Any]:
     """Delete a registered model and its versions."""
     body = await _fields(request)
@@ -119,7 +121,7 @@ router.add_api_route("/registered-models/get-latest-versions", _latest_versions,
                      operation_id="get_latest_versions_get", summary="Latest version per stage (GET form)")
 
 
-@router.post("/registered-models/set-tag")
+@router.post("/registered-models/set-tag", dependencies=[requires("write")])
 async def set_registered_model_tag(request: Request) -> dict[str, Any]:
     """Set a tag on a registered model."""
     body = await _fields(request)
@@ -128,7 +130,7 @@ async def set_registered_model_tag(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.delete("/registered-models/delete-tag")
+@router.delete("/registered-models/delete-tag", dependencies=[requires("write")])
 async def delete_registered_model_tag(request: Request) -> dict[str, Any]:
     """Remove a tag from a registered model."""
     body = await _fields(request)
@@ -145,19 +147,23 @@ def _value(body: dict[str, Any]) -> str:
 
 
 # -- aliases -------------------------------------------------------------------------------------------------------
-@router.post("/registered-models/alias")
-async def set_registered_model_alias(request: Request) -> dict[str, Any]:
-    """Point an alias at a version."""
+@router.post("/registered-models/alias", dependencies=[requires("write")])
+async def set_registered_model_alias(request: Request, response: Response) -> dict[str, Any]:
+    """Point an alias at a version (a protected alias may answer 202 with a pending promotion request instead)."""
     body = await _fields(request)
-    await blocking(state(request).registry.set_registered_model_alias, _required(body, "name"),
-                   _required(body, "alias"), _version(body))
+    name, alias, version = _required(body, "name"), _required(body, "alias"), _version(body)
+    if (pending := await alias_gate(request, name, alias, version)) is not None:
+        response.status_code = 202
+        return pending
+    await blocking(state(request).registry.set_registered_model_alias, name, alias, version)
     return {}
 
 
-@router.delete("/registered-models/alias")
+@router.delete("/registered-models/alias", dependencies=[requires("write")])
 async def delete_registered_model_alias(request: Request) -> dict[str, Any]:
     """Remove an alias."""
     body = await _fields(request)
+    await alias_gate(request, _required(body, "name"), _required(body, "alias"), 0)
     await blocking(state(request).registry.delete_registered_model_alias, _required(body, "name"),
                    _required(body, "alias"))
     return {}
@@ -172,7 +178,7 @@ async def get_model_version_by_alias(request: Request) -> dict[str, Any]:
 
 
 # -- model versions ------------------------------------------------------------------------------------------------
-@router.post("/model-versions/create")
+@router.post("/model-versions/create", dependencies=[requires("write")])
 async def create_model_version(request: Request) -> dict[str, Any]:
     """Add the next version of a registered model."""
     body = await _fields(request)
@@ -189,7 +195,7 @@ async def get_model_version(request: Request) -> dict[str, Any]:
     return _mv(await blocking(state(request).registry.get_model_version, _required(body, "name"), _version(body)))
 
 
-@router.patch("/model-versions/update")
+@router.patch("/model-versions/update", dependencies=[requires("write")])
 async def update_model_version(request: Request) -> dict[str, Any]:
     """Change a version's description."""
     body = await _fields(request)
@@ -197,7 +203,7 @@ async def update_model_version(request: Request) -> dict[str, Any]:
                               _version(body), _opt_str(body, "description")))
 
 
-@router.delete("/model-versions/delete")
+@router.delete("/model-versions/delete", dependencies=[requires("write")])
 async def delete_model_version(request: Request) -> dict[str, Any]:
     """Delete a version."""
     body = await _fields(request)
@@ -205,7 +211,7 @@ async def delete_model_version(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/model-versions/transition-stage")
+@router.post("/model-versions/transition-stage", dependencies=[requires("write")])
 async def transition_model_version_stage(request: Request) -> dict[str, Any]:
     """Move a version to None/Staging/Production/Archived."""
     body = await _fields(request)
@@ -233,7 +239,7 @@ async def get_model_version_download_uri(request: Request) -> dict[str, Any]:
     return {"artifact_uri": uri if ":" in uri else ARTIFACT_PREFIX + uri}
 
 
-@router.post("/model-versions/set-tag")
+@router.post("/model-versions/set-tag", dependencies=[requires("write")])
 async def set_model_version_tag(request: Request) -> dict[str, Any]:
     """Set a tag on a version."""
     body = await _fields(request)
@@ -242,7 +248,7 @@ async def set_model_version_tag(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.delete("/model-versions/delete-tag")
+@router.delete("/model-versions/delete-tag", dependencies=[requires("write")])
 async def delete_model_version_tag(request: Request) -> dict[str, Any]:
     """Remove a tag from a version."""
     body = await _fields(request)

@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 from keel import __version__
 from keel.asgi import read_json
 from keel.errors import InvalidInput, NotFound
+from keel.server.permissions import requires
 from keel.server.state import blocking, state
 from keel.tracking.codec import dataset_from_dict, experiment_to_dict, metric_from_dict, run_info_to_dict, run_to_dict
 from keel.tracking.entities import Metric
@@ -22,8 +23,8 @@ from keel.tracking.validation import check_batch_limits, check_timestamp
 __all__ = ["ARTIFACT_PREFIX", "router"]
 
 ARTIFACT_PREFIX = "mlflow-artifacts:/"
-router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible"])
-version_router = APIRouter(tags=["mlflow-compatible"])
+router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow-compatible"], dependencies=[requires("read")])
+version_router = APIRouter(tags=["mlflow-compatible"], dependencies=[requires("public")])
 
 
 def _required(body: dict[str, Any], field: str) -> str:
@@ -84,7 +85,7 @@ def _exp(exp: Any) -> dict[str, Any]:
 
 
 # -- experiments -----------------------------------------------------------------------------------------------
-@router.post("/experiments/create")
+@router.post("/experiments/create", dependencies=[requires("write")])
 async def create_experiment(request: Request) -> dict[str, Any]:
     """Create an experiment."""
     body = await read_json(request)
@@ -146,7 +147,7 @@ def _view_type(value: Any) -> str:
     return {2: "DELETED_ONLY", "2": "DELETED_ONLY", 3: "ALL", "3": "ALL"}.get(value, str(value))
 
 
-@router.post("/experiments/delete")
+@router.post("/experiments/delete", dependencies=[requires("write")])
 async def delete_experiment(request: Request) -> dict[str, Any]:
     """Soft-delete an experiment."""
     body = await read_json(request)
@@ -154,7 +155,7 @@ async def delete_experiment(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/experiments/restore")
+@router.post("/experiments/restore", dependencies=[requires("write")])
 async def restore_experiment(request: Request) -> dict[str, Any]:
     """Restore an experiment."""
     body = await read_json(request)
@@ -162,7 +163,7 @@ async def restore_experiment(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/experiments/update")
+@router.post("/experiments/update", dependencies=[requires("write")])
 async def update_experiment(request: Request) -> dict[str, Any]:
     """Rename an experiment."""
     body = await read_json(request)
@@ -171,7 +172,7 @@ async def update_experiment(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/experiments/set-experiment-tag")
+@router.post("/experiments/set-experiment-tag", dependencies=[requires("write")])
 async def set_experiment_tag(request: Request) -> dict[str, Any]:
     """Set an experiment tag."""
     body = await read_json(request)
@@ -181,7 +182,7 @@ async def set_experiment_tag(request: Request) -> dict[str, Any]:
 
 
 # -- runs ------------------------------------------------------------------------------------------------------
-@router.post("/runs/create")
+@router.post("/runs/create", dependencies=[requires("write")])
 async def create_run(request: Request) -> dict[str, Any]:
     """Start a run."""
     body = await read_json(request)
@@ -199,7 +200,7 @@ async def get_run(request: Request, run_id: str = "", run_uuid: str = "") -> dic
     return {"run": run_to_dict(run, ARTIFACT_PREFIX)}
 
 
-@router.post("/runs/update")
+@router.post("/runs/update", dependencies=[requires("write")])
 async def update_run(request: Request) -> dict[str, Any]:
     """Change a run's status, end time or name."""
     body = await read_json(request)
@@ -209,14 +210,14 @@ async def update_run(request: Request) -> dict[str, Any]:
     return {"run_info": run_info_to_dict(info, ARTIFACT_PREFIX)}
 
 
-@router.post("/runs/delete")
+@router.post("/runs/delete", dependencies=[requires("write")])
 async def delete_run(request: Request) -> dict[str, Any]:
     """Soft-delete a run."""
     await blocking(state(request).tracking.delete_run, _run_id(await read_json(request)))
     return {}
 
 
-@router.post("/runs/restore")
+@router.post("/runs/restore", dependencies=[requires("write")])
 async def restore_run(request: Request) -> dict[str, Any]:
     """Restore a run."""
     await blocking(state(request).tracking.restore_run, _run_id(await read_json(request)))
@@ -231,7 +232,7 @@ def _metric(d: Any) -> Metric:
                   check_timestamp(d.get("step", 0), "step"))
 
 
-@router.post("/runs/log-metric")
+@router.post("/runs/log-metric", dependencies=[requires("write")])
 async def log_metric(request: Request) -> dict[str, Any]:
     """Log one metric point."""
     body = await read_json(request)
@@ -242,7 +243,7 @@ async def log_metric(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/runs/log-parameter")
+@router.post("/runs/log-parameter", dependencies=[requires("write")])
 async def log_param(request: Request) -> dict[str, Any]:
     """Log one param."""
     body = await read_json(request)
@@ -251,7 +252,7 @@ async def log_param(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/runs/set-tag")
+@router.post("/runs/set-tag", dependencies=[requires("write")])
 async def set_tag(request: Request) -> dict[str, Any]:
     """Set one tag."""
     body = await read_json(request)
@@ -260,7 +261,7 @@ async def set_tag(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/runs/delete-tag")
+@router.post("/runs/delete-tag", dependencies=[requires("write")])
 async def delete_tag(request: Request) -> dict[str, Any]:
     """Remove a tag."""
     body = await read_json(request)
@@ -268,7 +269,7 @@ async def delete_tag(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/runs/log-batch")
+@router.post("/runs/log-batch", dependencies=[requires("write")])
 async def log_batch(request: Request) -> dict[str, Any]:
     """Log metrics, params and tags in one request (MLflow's limits apply)."""
     body = await read_json(request)
@@ -286,7 +287,7 @@ async def log_batch(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/runs/log-inputs")
+@router.post("/runs/log-inputs", dependencies=[requires("write")])
 async def log_inputs(request: Request) -> dict[str, Any]:
     """Record dataset inputs of a run."""
     body = await read_json(request)

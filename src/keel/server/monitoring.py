@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import orjson
 import pandas as pd
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -18,11 +19,13 @@ from keel.errors import InvalidInput
 from keel.monitoring import monitors
 from keel.monitoring.monitor_run import monitor_store
 from keel.monitoring.report import Windows, report_data
+from keel.server.permissions import requires
 from keel.server.state import blocking
+from keel.serving.deployment import check_deployment_name
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+router = APIRouter(prefix="/api/v1", tags=["monitoring"], dependencies=[requires("read")])
 _ONE = "/monitors/{name}"
 
 
@@ -97,18 +100,24 @@ async def monitor_report(name: str, windows: int | None = None, since: int | Non
     return await blocking(report_data, name, windows=chosen, bins=bins)
 
 
-@router.post(_ONE + "/run")
+@router.post(_ONE + "/run", dependencies=[requires("maintain")])
 async def run_monitor(name: str, body: RunBody | None = None) -> dict[str, Any]:
     """Process every complete window since the monitor's last run; the windows processed."""
     windows = await blocking(monitors.run_monitor, name, now=body.now if body is not None else None)
     return {"windows": [asdict(w) for w in windows]}
 
 
-@router.post("/deployments/{name}/labels")
+@router.post("/deployments/{name}/labels", dependencies=[requires("write")])
 async def add_labels(name: str, body: Labels) -> dict[str, Any]:
     """Store delayed labels and recompute the performance of the deployment's monitors; the match report."""
+    check_deployment_name(name)
     if not body.labels:
         raise InvalidInput("labels is empty; send at least one {\"key\": ..., \"label\": ...}", field="labels")
+    try:
+        orjson.dumps([[item.key, item.label] for item in body.labels])
+    except TypeError as exc:  # e.g. an integer beyond 64 bits: labels are stored as JSON
+        raise InvalidInput(f"labels: a key or label cannot be stored ({exc}); send strings, booleans, null or "
+                           "numbers within 64 bits", field="labels") from exc
     frame = pd.DataFrame({body.key: [item.key for item in body.labels],
                           "label": [item.label for item in body.labels]})
     report = await blocking(monitors.add_monitor_labels, name, frame, key=body.key, label_column="label")
@@ -129,7 +138,7 @@ def _ack(alert_id: int, user: str | None) -> dict[str, Any]:
     return asdict(next(a for a in monitor_store().alerts(limit=100_000) if a.id == alert_id))
 
 
-@router.post("/alerts/{alert_id}/ack")
+@router.post("/alerts/{alert_id}/ack", dependencies=[requires("maintain")])
 async def ack(alert_id: int, body: AckBody | None = None) -> dict[str, Any]:
     """Acknowledge an alert (409 when it was acknowledged already); the alert."""
     return {"alert": await blocking(_ack, alert_id, body.user if body is not None else None)}

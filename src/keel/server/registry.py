@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from keel.registry.codec import model_version_to_dict, registered_model_to_dict
+from keel.server.auth import alias_gate
+from keel.server.permissions import requires
 from keel.server.state import blocking, state
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["registry"])
+router = APIRouter(prefix="/api/v1", tags=["registry"], dependencies=[requires("read")])
 _MODEL = "/registered-models/{name}"
 _VERSION = _MODEL + "/versions/{version}"
 
@@ -78,7 +80,7 @@ def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str,
     return {key: items, "next_page_token": token}
 
 
-@router.post("/registered-models")
+@router.post("/registered-models", dependencies=[requires("write")])
 async def create_model(body: CreateModel, request: Request) -> dict[str, Any]:
     """Register a model name."""
     rm = await blocking(state(request).registry.create_registered_model, body.name, body.tags, body.description)
@@ -103,7 +105,7 @@ async def get_model(name: str, request: Request) -> dict[str, Any]:
                                                                         name))}
 
 
-@router.patch(_MODEL)
+@router.patch(_MODEL, dependencies=[requires("write")])
 async def update_model(name: str, body: UpdateModel, request: Request) -> dict[str, Any]:
     """Change the description and/or rename."""
     registry = state(request).registry
@@ -115,30 +117,34 @@ async def update_model(name: str, body: UpdateModel, request: Request) -> dict[s
     return {"registered_model": registered_model_to_dict(rm)}
 
 
-@router.delete(_MODEL)
+@router.delete(_MODEL, dependencies=[requires("write")])
 async def delete_model(name: str, request: Request) -> dict[str, Any]:
     """Delete a model and all its versions."""
     await blocking(state(request).registry.delete_registered_model, name)
     return {}
 
 
-@router.put(_MODEL + "/tags/{key}")
+@router.put(_MODEL + "/tags/{key}", dependencies=[requires("write")])
 async def set_model_tag(name: str, key: str, body: TagValue, request: Request) -> dict[str, Any]:
     """Set a tag on a model."""
     await blocking(state(request).registry.set_registered_model_tag, name, key, body.value)
     return {}
 
 
-@router.delete(_MODEL + "/tags/{key}")
+@router.delete(_MODEL + "/tags/{key}", dependencies=[requires("write")])
 async def delete_model_tag(name: str, key: str, request: Request) -> dict[str, Any]:
     """Remove a tag from a model."""
     await blocking(state(request).registry.delete_registered_model_tag, name, key)
     return {}
 
 
-@router.put(_MODEL + "/aliases/{alias}")
-async def set_alias(name: str, alias: str, body: AliasTarget, request: Request) -> dict[str, Any]:
-    """Point an alias at a version."""
+@router.put(_MODEL + "/aliases/{alias}", dependencies=[requires("write")])
+async def set_alias(name: str, alias: str, body: AliasTarget, request: Request,
+                    response: Response) -> dict[str, Any]:
+    """Point an alias at a version (a protected alias may answer 202 with a pending promotion request instead)."""
+    if (pending := await alias_gate(request, name, alias, body.version)) is not None:
+        response.status_code = 202
+        return pending
     await blocking(state(request).registry.set_registered_model_alias, name, alias, body.version)
     return {}
 
@@ -150,14 +156,15 @@ async def get_alias(name: str, alias: str, request: Request) -> dict[str, Any]:
     return {"model_version": model_version_to_dict(mv)}
 
 
-@router.delete(_MODEL + "/aliases/{alias}")
+@router.delete(_MODEL + "/aliases/{alias}", dependencies=[requires("write")])
 async def delete_alias(name: str, alias: str, request: Request) -> dict[str, Any]:
     """Remove an alias."""
+    await alias_gate(request, name, alias, 0)
     await blocking(state(request).registry.delete_registered_model_alias, name, alias)
     return {}
 
 
-@router.post(_MODEL + "/versions")
+@router.post(_MODEL + "/versions", dependencies=[requires("write")])
 async def create_version(name: str, body: CreateVersion, request: Request) -> dict[str, Any]:
     """Add the next version (lineage run → version is recorded when ``run_id`` is known)."""
     mv = await blocking(state(request).registry.create_model_version, name, body.source, body.run_id, body.tags,
@@ -172,7 +179,7 @@ async def get_version(name: str, version: str, request: Request) -> dict[str, An
     return {"model_version": model_version_to_dict(mv)}
 
 
-@router.patch(_VERSION)
+@router.patch(_VERSION, dependencies=[requires("write")])
 async def update_version(name: str, version: str, body: UpdateVersion, request: Request) -> dict[str, Any]:
     """Change a version's description and/or stage."""
     registry = state(request).registry
@@ -185,28 +192,28 @@ async def update_version(name: str, version: str, body: UpdateVersion, request: 
     return {"model_version": model_version_to_dict(mv)}
 
 
-@router.delete(_VERSION)
+@router.delete(_VERSION, dependencies=[requires("write")])
 async def delete_version(name: str, version: str, request: Request) -> dict[str, Any]:
     """Delete a version (its number is not reused)."""
     await blocking(state(request).registry.delete_model_version, name, version)
     return {}
 
 
-@router.put(_VERSION + "/tags/{key}")
+@router.put(_VERSION + "/tags/{key}", dependencies=[requires("write")])
 async def set_version_tag(name: str, version: str, key: str, body: TagValue, request: Request) -> dict[str, Any]:
     """Set a tag on a version."""
     await blocking(state(request).registry.set_model_version_tag, name, version, key, body.value)
     return {}
 
 
-@router.delete(_VERSION + "/tags/{key}")
+@router.delete(_VERSION + "/tags/{key}", dependencies=[requires("write")])
 async def delete_version_tag(name: str, version: str, key: str, request: Request) -> dict[str, Any]:
     """Remove a tag from a version."""
     await blocking(state(request).registry.delete_model_version_tag, name, version, key)
     return {}
 
 
-@router.post(_VERSION + "/promotions")
+@router.post(_VERSION + "/promotions", dependencies=[requires("write")])
 async def record_promotion(name: str, version: str, body: Promotion, request: Request) -> dict[str, Any]:
     """Record a promotion gate's decision as a lineage edge (version → alias)."""
     await blocking(state(request).registry.record_promotion, name, version, body.alias, body.promoted,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from keel.asgi import read_json
 from keel.errors import InvalidInput
+from keel.server.permissions import requires
 from keel.server.state import blocking, state
 from keel.tracking.codec import dataset_from_dict, metric_from_dict, run_info_to_dict, run_to_dict
 from keel.tracking.entities import decode_float
@@ -16,7 +17,7 @@ from keel.tracking.points import MetricPoints
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"], dependencies=[requires("read")])
 
 
 class CreateRun(BaseModel):
@@ -48,7 +49,7 @@ class SearchRuns(BaseModel):
     page_token: str | None = None
 
 
-@router.post("")
+@router.post("", dependencies=[requires("write")])
 async def create_run(body: CreateRun, request: Request) -> dict[str, Any]:
     """Start a run."""
     run = await blocking(state(request).tracking.create_run, body.experiment_id, body.user_id, body.start_time,
@@ -70,28 +71,28 @@ async def get_run(run_id: str, request: Request) -> dict[str, Any]:
     return {"run": run_to_dict(await blocking(state(request).tracking.get_run, run_id))}
 
 
-@router.patch("/{run_id}")
+@router.patch("/{run_id}", dependencies=[requires("write")])
 async def update_run(run_id: str, body: UpdateRun, request: Request) -> dict[str, Any]:
     """Change status, end time or name."""
     info = await blocking(state(request).tracking.update_run, run_id, body.status, body.end_time, body.run_name)
     return {"run_info": run_info_to_dict(info)}
 
 
-@router.delete("/{run_id}")
+@router.delete("/{run_id}", dependencies=[requires("write")])
 async def delete_run(run_id: str, request: Request) -> dict[str, Any]:
     """Soft-delete a run."""
     await blocking(state(request).tracking.delete_run, run_id)
     return {}
 
 
-@router.post("/{run_id}/restore")
+@router.post("/{run_id}/restore", dependencies=[requires("write")])
 async def restore_run(run_id: str, request: Request) -> dict[str, Any]:
     """Restore a deleted run."""
     await blocking(state(request).tracking.restore_run, run_id)
     return {}
 
 
-@router.post("/{run_id}/batch")
+@router.post("/{run_id}/batch", dependencies=[requires("write")])
 async def log_batch(run_id: str, request: Request) -> dict[str, Any]:
     """Log metrics (list of ``{key, value, timestamp, step}``), params and tags (objects) at once."""
     body = await read_json(request)
@@ -101,7 +102,7 @@ async def log_batch(run_id: str, request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/{run_id}/metrics")
+@router.post("/{run_id}/metrics", dependencies=[requires("write")])
 async def log_metric_columns(run_id: str, request: Request) -> dict[str, Any]:
     """The fast path: ``{batch_id, keys, values, timestamps, steps}`` as equal-length arrays.
 
@@ -121,14 +122,14 @@ async def log_metric_columns(run_id: str, request: Request) -> dict[str, Any]:
     return {"stored": stored}
 
 
-@router.delete("/{run_id}/tags")
+@router.delete("/{run_id}/tags", dependencies=[requires("write")])
 async def delete_tag(run_id: str, key: str, request: Request) -> dict[str, Any]:
     """Remove a tag."""
     await blocking(state(request).tracking.delete_tag, run_id, key)
     return {}
 
 
-@router.post("/{run_id}/inputs")
+@router.post("/{run_id}/inputs", dependencies=[requires("write")])
 async def log_inputs(run_id: str, request: Request) -> dict[str, Any]:
     """Record datasets the run consumed."""
     body = await read_json(request)

@@ -8,18 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from keel.pipelines.schedules_sql import SqlScheduleStore
+from keel.server.permissions import requires
 from keel.server.state import blocking
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["triggers"])
+router = APIRouter(prefix="/api/v1", tags=["triggers"], dependencies=[requires("read")])
 
 
 def _store(request: Request) -> SqlScheduleStore:
     return request.app.state.keel_triggers
 
 
-@router.post("/triggers/{event:path}", status_code=202)
+@router.post("/triggers/{event:path}", status_code=202, dependencies=[requires("write")])
 async def emit_event(event: str, request: Request,
                      payload: dict[str, Any] | None = Body(None)) -> dict[str, Any]:  # noqa: B008 - FastAPI idiom
     """Record ``event`` (e.g. ``ci:build``) with the body as its payload; the scheduler answers it."""

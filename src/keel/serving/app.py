@@ -39,7 +39,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from keel.asgi import OrjsonResponse, install_error_handlers
 from keel.errors import KeelError, Unavailable
+from keel.server.permissions import requires
 from keel.serving.batching import ADAPTIVE, BatchConfig
+from keel.serving.explain import add_explain_routes
 from keel.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from keel.serving.protocols import (
     BINARY_HEADER,
@@ -129,10 +131,25 @@ def _build(options: ServeOptions, prediction_log: Any) -> ServingApp:
                   openapi_url=None, default_response_class=OrjsonResponse)
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.keel_access = _access_control()
     install_error_handlers(app)
     _add_v2_routes(app, runtime, metrics)
     _add_mlflow_routes(app, runtime, metrics)
+    add_explain_routes(app, runtime)
     return ServingApp(app, runtime, metrics)
+
+
+def _access_control() -> Any:
+    """The access control of ``keel serve`` with auth on (predictions need ``read``), else None."""
+    from keel.config import get_settings
+
+    settings = get_settings()
+    if not settings.auth:
+        return None
+    from keel.governance.access import access_control
+    from keel.store import open_database
+
+    return access_control(open_database(settings.resolved_db_url), settings)
 
 
 # ------------------------------------------------------------------------------------------------ prediction routes
@@ -147,6 +164,7 @@ class ServingApp:
 
     def __init__(self, app: FastAPI, runtime: ServingRuntime, metrics: ServingMetrics) -> None:
         self.app, self.runtime, self.metrics = app, runtime, metrics
+        self.access: Any = getattr(app.state, "keel_access", None)
 
     @property
     def state(self) -> Any:
@@ -156,15 +174,29 @@ class ServingApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             path = scope["path"]
-            if path == "/invocations":
+            if path == "/invocations" and b"explain=" not in scope["query_string"]:  # explain: the app's route
+                if self.access is not None and await self._refused(scope, receive, send, _mlflow_error):
+                    return
                 await self._answer(invocations(Request(scope, receive), self.runtime, self.metrics), scope, send)
                 return
             match = _INFER.fullmatch(path)
             if match is not None:
+                if self.access is not None and await self._refused(scope, receive, send, _v2_error):
+                    return
                 request = Request(scope, receive)
                 await self._answer(infer(request, self.runtime, self.metrics, *match.groups()), scope, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _refused(self, scope: Scope, receive: Receive, send: Send,
+                       on_error: Callable[[KeelError], dict[str, Any]]) -> bool:
+        """With auth on, answer 401/403 (and return True) unless the caller may read (predict)."""
+        try:
+            await self.access.authorize(Request(scope, receive), "read")
+        except KeelError as exc:
+            await OrjsonResponse(on_error(exc), status_code=exc.http_status)(scope, _no_receive, send)
+            return True
+        return False
 
     @staticmethod
     async def _answer(pending: Awaitable[Response], scope: Scope, send: Send) -> None:
@@ -262,15 +294,15 @@ def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetric
     """The v2 routes but ``POST …/infer``, which :class:`ServingApp` answers."""
     from keel import __version__
 
-    @app.get("/v2")
+    @app.get("/v2", dependencies=[requires("public")])
     async def server_metadata() -> dict[str, Any]:
         return {"name": "keel", "version": __version__, "extensions": ["model_repository", "binary_tensor_data"]}
 
-    @app.get("/v2/health/live")
+    @app.get("/v2/health/live", dependencies=[requires("public")])
     async def live() -> dict[str, Any]:
         return {"live": True}
 
-    @app.get("/v2/health/ready")
+    @app.get("/v2/health/ready", dependencies=[requires("public")])
     async def ready() -> Response:
         return OrjsonResponse({"ready": runtime.ready}, status_code=200 if runtime.ready else 503)
 
@@ -293,7 +325,7 @@ def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetric
         ok = all(v.ready for v in table.variants)
         return OrjsonResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
 
-    @app.post("/v2/repository/models/{name}/load")
+    @app.post("/v2/repository/models/{name}/load", dependencies=[requires("maintain")])
     async def load(name: str) -> Response:
         runtime.select(name)
         swapped = await runtime.refresh()
@@ -301,8 +333,8 @@ def _add_v2_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMetric
                                "versions": runtime.describe()})
 
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
-        app.add_api_route(prefix, metadata, methods=["GET"])
-        app.add_api_route(f"{prefix}/ready", model_ready, methods=["GET"])
+        app.add_api_route(prefix, metadata, methods=["GET"], dependencies=[requires("read")])
+        app.add_api_route(f"{prefix}/ready", model_ready, methods=["GET"], dependencies=[requires("read")])
 
 
 # --------------------------------------------------------------------------------------------------------- MLflow
@@ -320,16 +352,16 @@ def _add_mlflow_routes(app: FastAPI, runtime: ServingRuntime, metrics: ServingMe
     """Everything of MLflow's scoring protocol but ``POST /invocations``, which :class:`ServingApp` answers."""
     from keel import __version__
 
-    @app.get("/ping")
-    @app.get("/health")
+    @app.get("/ping", dependencies=[requires("public")])
+    @app.get("/health", dependencies=[requires("public")])
     async def ping() -> Response:
         return PlainTextResponse("\n", status_code=200 if runtime.ready else 503)
 
-    @app.get("/version")
+    @app.get("/version", dependencies=[requires("public")])
     async def version() -> Response:
         return PlainTextResponse(__version__)
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[requires("public")])
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from keel.errors import InvalidInput, KeelError, Unavailable
+from keel.redact import redact_text
 
 __all__ = ["Database", "map_db_errors"]
 
@@ -31,8 +32,8 @@ class Database:
     def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
         try:
             parsed = make_url(url)
-        except ArgumentError as exc:
-            raise InvalidInput(f"KEEL_DB_URL: cannot parse {url!r} as a database URL ({exc})") from exc
+        except (ArgumentError, ValueError) as exc:
+            raise InvalidInput(f"KEEL_DB_URL: cannot parse {redact_text(url)!r} as a database URL") from exc
         self.url = url
         self.dialect = parsed.get_backend_name()
         self._write_lock = threading.RLock()
@@ -42,6 +43,7 @@ class Database:
             self.engine = create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
         else:
             raise InvalidInput(f"KEEL_DB_URL: unsupported database {self.dialect!r}; use sqlite or postgresql")
+        _audit().install(self.engine)
 
     @property
     def is_sqlite(self) -> bool:
@@ -62,12 +64,12 @@ class Database:
                 with self._write_lock, self.engine.connect() as conn:
                     conn.info["immediate"] = True
                     try:
-                        with conn.begin():
+                        with conn.begin(), _audit().recording(conn):
                             yield conn
                     finally:
                         conn.info["immediate"] = False
             else:
-                with self.engine.begin() as conn:
+                with self.engine.begin() as conn, _audit().recording(conn):
                     yield conn
 
     def dispose(self) -> None:
@@ -103,16 +105,28 @@ def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engi
     return engine
 
 
+def _audit() -> Any:
+    # The audit log (keel.governance) records every write in the write's own transaction; imported late because
+    # the store otherwise depends on nothing of ours.
+    from keel.governance import audit_capture
+
+    return audit_capture
+
+
 @contextmanager
 def map_db_errors() -> Iterator[None]:
-    """Turn driver errors that mean "cannot reach / busy" into :class:`Unavailable`."""
+    """Turn driver errors that mean "cannot reach / busy" into :class:`Unavailable` (and a number too big for the
+    database into :class:`InvalidInput`)."""
     try:
         yield
     except KeelError:
         raise
+    except OverflowError as exc:  # a caller's number beyond the database's 64-bit integers
+        raise InvalidInput(f"a number is out of range for the metadata database ({exc}); use values within "
+                           "64-bit integers") from exc
     except OperationalError as exc:
-        raise Unavailable(f"metadata database unavailable: {exc.orig}") from exc
+        raise Unavailable(f"metadata database unavailable: {redact_text(str(exc.orig))}") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise Unavailable(f"metadata database connection lost: {exc.orig}") from exc
+            raise Unavailable(f"metadata database connection lost: {redact_text(str(exc.orig))}") from exc
         raise
