@@ -6,6 +6,9 @@ Nothing is required: the default home is ``./.keel`` holding ``keel.db`` (SQLite
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from keel.errors import InvalidInput
 
-__all__ = ["Settings", "config_file", "get_settings", "reset_settings"]
+__all__ = ["Settings", "config_file", "current_project", "get_settings", "project_scope", "reset_settings"]
+
+# The project a block of code acts in (a request of `keel server`), over the process's `Settings.project`.
+_project: ContextVar[str | None] = ContextVar("keel_project", default=None)
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -141,3 +147,22 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget cached settings so the next :func:`get_settings` rereads the environment."""
     get_settings.cache_clear()
+
+
+def current_project() -> str:
+    """The project code acts in: the one of the enclosing :func:`project_scope` (a ``keel server`` request), else
+    ``KEEL_PROJECT`` (``Settings.project``)."""
+    return _project.get() or get_settings().project
+
+
+@contextmanager
+def project_scope(name: str | None) -> Iterator[str]:
+    """Act in project ``name`` inside the block (None: the process's project); the SDK's stores follow it.
+
+    The scope is a context variable: threads started with a copy of the context (``run_in_threadpool``,
+    ``asyncio.to_thread``) see it, other threads do not."""
+    token = _project.set(name or None)
+    try:
+        yield current_project()
+    finally:
+        _project.reset(token)

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from keel.config import reset_settings  # noqa: E402
 from keel.errors import PermissionDenied, Unauthenticated  # noqa: E402
-from keel.governance.projects import add_member  # noqa: E402
+from keel.governance.projects import add_member, create_project  # noqa: E402
 from keel.governance.tokens import create_token, revoke_token  # noqa: E402
 from keel.governance.users import create_user  # noqa: E402
 from keel.store import Database  # noqa: E402
@@ -151,14 +151,30 @@ def test_an_editors_promotion_waits_for_approval_over_http(live_server: ServerPr
     assert client.get_model_version_by_alias(name, "champion").version == "1"
 
 
-def test_the_sdk_names_its_project_and_another_is_refused(live_server: ServerProcess, keel_home: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sdk_names_its_project_and_the_server_answers_in_it(live_server: ServerProcess, keel_home: Path,
+                                                               client: MlflowClient,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import keel
-    from keel.errors import InvalidInput
+    from keel.errors import NotFound
 
     _sdk_as("editor", live_server, monkeypatch)
     monkeypatch.setenv("KEEL_PROJECT", "vision")
     reset_settings()
     reset_backend()
-    with pytest.raises(InvalidInput, match="serves project 'default'"):
-        keel.set_experiment(f"elsewhere-{uuid.uuid4().hex[:8]}")
+    name = f"elsewhere-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(NotFound, match="keel projects create vision"):
+        keel.set_experiment(name)
+    db = Database(f"sqlite:///{live_server.home / 'keel.db'}")
+    create_project(db, "vision")
+    with pytest.raises(PermissionDenied, match="'vision'"):  # an editor of default only
+        keel.set_experiment(name)
+    add_member(db, "vision", "editor", "editor")
+    db.dispose()
+    keel.set_experiment(name)
+    with keel.start_run() as run:
+        keel.log_metric("acc", 0.7)
+    assert keel.get_run(run.info.run_id).metrics["acc"].value == 0.7
+    _use(monkeypatch, TOKENS["editor"])  # the mlflow client, on the default project, sees none of it
+    assert client.get_experiment_by_name(name) is None
+    with pytest.raises(MlflowException):
+        client.get_run(run.info.run_id)

@@ -242,3 +242,17 @@ def test_in_range_statistics_prove_only_what_duckdb_would_agree_with(check: InRa
 def test_plain_aggregates_are_recognised() -> None:
     assert is_plain("count(*)") and is_plain('min("a ""b""")') and plain_column('max("a ""b""")') == '"a ""b"""'
     assert not is_plain('min(length("a"))') and not is_plain('count(DISTINCT "a")') and plain_column("count(*)") is None
+
+
+def test_not_null_of_a_column_scanned_anyway_is_counted_in_the_scan(table_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A floating column with nulls is read in full for its in_range: its not_null count comes from that scan, not
+    from a second read in the statistics statement; a unique check keeps its count there (it sizes the bitmap)."""
+    executed = _recording(monkeypatch)
+    suite = Suite(checks=[NotNull(column="amount", max_fraction=0.01), InRange(column="amount", min=0, max=100),
+                          NotNull(column="nullable_id"), Unique(column="nullable_id"), StrLength(column="code", min=8)])
+    result = validate(table_path, suite)
+    assert 'count("amount")' not in executed[0] and 'count("amount")' in executed[1]
+    assert 'count("nullable_id")' in executed[0] and 'count("nullable_id")' not in executed[1]
+    assert _dump(result) == _dump(_one_pass(table_path, suite, monkeypatch))
+    assert result.checks[0].failing_rows == 1 and result.checks[2].failing_rows == len(range(0, N, 7))

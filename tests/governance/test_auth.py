@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from keel.config import Settings
 from keel.errors import AlreadyExists, InvalidInput, Unauthenticated
-from keel.governance.projects import add_member
+from keel.governance.projects import add_member, create_project
 from keel.governance.tables import api_tokens
 from keel.governance.tokens import create_token, hash_secret, revoke_token, verify_secret, verify_token
 from keel.governance.users import create_user, set_disabled
@@ -171,11 +171,17 @@ def test_members_are_managed_by_project_admins(auth: tuple[TestClient, dict[str,
 
 
 def test_the_project_header_names_the_project(auth: tuple[TestClient, dict[str, str], Database]) -> None:
-    client, tokens, _ = auth
+    client, tokens, db = auth
     same = client.get("/api/v1/experiments", headers={**_as(tokens["viewer"]), "X-Keel-Project": "default"})
     assert same.status_code == 200
+    unknown = client.get("/api/v1/experiments", headers={**_as(tokens["viewer"]), "X-Keel-Project": "other"})
+    assert unknown.status_code == 404 and "keel projects create other" in unknown.json()["message"]
+    create_project(db, "other")
     other = client.get("/api/v1/experiments", headers={**_as(tokens["viewer"]), "X-Keel-Project": "other"})
-    assert other.status_code == 400 and other.json()["field"] == "x-keel-project"
+    assert other.status_code == 403 and "'other'" in other.json()["message"]  # a viewer of default only
+    add_member(db, "other", "viewer", "viewer")
+    listed = client.get("/api/v1/experiments", headers={**_as(tokens["viewer"]), "X-Keel-Project": "other"})
+    assert listed.status_code == 200 and [e["name"] for e in listed.json()["experiments"]] == ["Default"]
 
 
 # -- whoami ----------------------------------------------------------------------------------------------------------
@@ -296,3 +302,20 @@ def test_levels_roles_and_token_format() -> None:
     assert (parse_duration("30d"), parse_duration("12h"), parse_duration("90m")) == (30 * 86400, 12 * 3600, 5400)
     with pytest.raises(InvalidInput, match="expires"):
         parse_duration("0d")
+
+
+def test_a_stage_named_like_a_protected_alias_needs_a_maintainer(auth: tuple[TestClient, dict[str, str], Database]
+                                                                 ) -> None:
+    client, tokens, _ = auth
+    _model(client, tokens["editor"])
+    mlflow_url = "/api/2.0/mlflow/model-versions/transition-stage"
+    body = {"name": "m", "version": "1", "stage": "Production"}
+    denied = client.post(mlflow_url, json=body, headers=_as(tokens["editor"]))
+    assert denied.status_code == 403 and "protected" in denied.json()["message"]
+    patched = client.patch("/api/v1/registered-models/m/versions/1", json={"stage": "production"},
+                           headers=_as(tokens["editor"]))
+    assert patched.status_code == 403
+    staging = client.post(mlflow_url, json={**body, "stage": "Staging"}, headers=_as(tokens["editor"]))
+    assert staging.status_code == 200 and staging.json()["model_version"]["current_stage"] == "Staging"
+    moved = client.post(mlflow_url, json=body, headers=_as(tokens["maintainer"]))
+    assert moved.status_code == 200 and moved.json()["model_version"]["current_stage"] == "Production"

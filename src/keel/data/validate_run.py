@@ -183,8 +183,11 @@ class _Runner:
         timestamps: Parquet statistics of strings may be truncated, and those of FLOAT/DOUBLE leave NaN out while
         DuckDB, which orders NaN above every number, takes them at their word (for min/max and to prune a WHERE)."""
         exprs = ["count(*)"]
+        scanned = self.scanned_later(checks)
         for _, check in checks:
             exact = dtype_family(self.schema.get(getattr(check, "column", None) or "", "")) in _EXACT_STATISTICS
+            if isinstance(check, NotNull) and check.col in scanned:
+                continue  # its count(col) rides along in the scan (a column with nulls would be read twice)
             exprs += [e for e in check.aggregates() if is_plain(e) and (exact or e.startswith("count"))]
             if isinstance(check, Unique) and dtype_family(self.schema[check.column]) == "integer":
                 exprs += [f"min({check.col})", f"max({check.col})"]
@@ -192,6 +195,17 @@ class _Runner:
         for expr in _unique(exprs, []):
             by_column.setdefault(plain_column(expr), []).append(expr)
         return [(group, None) for group in by_column.values()]
+
+    def scanned_later(self, checks: list[tuple[int, Any]]) -> set[str]:
+        """Quoted columns the second statement reads in full whatever the statistics say: those with an aggregate
+        the statistics cannot answer (min/max of floats or strings, lengths). A not_null count of such a column is
+        computed there instead of in the first statement, unless a unique check needs the count before the scan."""
+        later = set()
+        for _, check in checks:
+            exact = dtype_family(self.schema.get(getattr(check, "column", None) or "", "")) in _EXACT_STATISTICS
+            if any(not (is_plain(e) and (exact or e.startswith("count"))) for e in check.aggregates()):
+                later.add(check.col)
+        return later - {c.col for _, c in checks if isinstance(c, Unique)}
 
     def scan_parts(self, checks: list[tuple[int, Any]], facts: dict[str, Any]) -> list[tuple[list[str], str | None]]:
         """What the statistics did not settle: a part without WHERE for aggregates over all rows (one per

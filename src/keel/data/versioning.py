@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.artifacts import BlobStore, check_path, hash_bytes
-from keel.config import current_user, get_settings
+from keel.config import current_project, current_user, get_settings
 from keel.data import snapshot
 from keel.data.entities import DatasetVersion, check_dataset_name, parse_ref
 from keel.data.pointer import is_pointer, read_pointer, write_pointer
@@ -42,7 +42,7 @@ def _local() -> _Local:
     if settings.is_remote:
         raise InvalidInput("dataset versioning works on the local store for now; unset KEEL_TRACKING_URI",
                            field="tracking_uri")
-    return _Local(SqlDatasetStore(_database(), settings.project),
+    return _Local(SqlDatasetStore(_database(), current_project()),
                   BlobStore(settings.resolved_artifact_root), StatCache(settings.home / "state" / "data_stat.db"))
 
 
@@ -195,7 +195,7 @@ def link_run(version: DatasetVersion, run_id: str) -> None:
     """Record that run ``run_id`` consumed ``version`` (a lineage edge); a no-op against a remote server."""
     settings = get_settings()
     if not settings.is_remote:
-        SqlDatasetStore(_database(), settings.project).link_run(version, run_id)
+        SqlDatasetStore(_database(), current_project()).link_run(version, run_id)
 
 
 def _database() -> Database:

@@ -22,12 +22,14 @@ from keel.governance.roles import Level, Role, capped, grants, level_of, role_fo
 from keel.governance.tokens import VerifiedToken, verify_token
 from keel.store import Database
 
-__all__ = ["ACCESS_STATE", "PROJECT_HEADER", "TOKEN_COOKIE", "AccessControl", "Principal", "access_control",
-           "presented_token"]
+__all__ = ["ACCESS_STATE", "PROJECT_HEADER", "RESOLVED_PROJECT", "TOKEN_COOKIE", "AccessControl", "Principal",
+           "access_control", "presented_token"]
 
 #: The attribute of ``app.state`` holding the :class:`AccessControl` (absent or None: auth is off).
 ACCESS_STATE = "keel_access"
 PROJECT_HEADER = "x-keel-project"
+#: The key of the request scope's ``state`` where ``keel server`` puts the request's resolved project.
+RESOLVED_PROJECT = "keel_project"
 TOKEN_COOKIE = "keel_token"
 _MAX_CACHED = 10_000
 
@@ -116,9 +118,13 @@ class AccessControl:
     def project_of(self, request: HTTPConnection) -> str:
         """The project a request names (``X-Keel-Project``), by default the server's.
 
-        Data routes of one server read and write its own project, so another project is refused rather than
-        checked against roles the data would not honour.
+        ``keel server`` serves every existing project: its ProjectScope middleware resolves (and checks) the
+        request's project first, and that is the answer. An app without it (``keel serve``) serves its own project
+        only, so another one is refused rather than checked against roles the data would not honour.
         """
+        resolved = request.scope.get("state", {}).get(RESOLVED_PROJECT)
+        if resolved:
+            return str(resolved)
         project = request.headers.get(PROJECT_HEADER) or self.project
         if project != self.project:
             raise InvalidInput(f"{PROJECT_HEADER}: this server serves project {self.project!r}, not {project!r}; "

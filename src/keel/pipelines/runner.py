@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from keel.artifacts import BlobStore
-from keel.config import get_settings
+from keel.config import current_project, get_settings
 from keel.errors import KeelError
 from keel.local_store import local_database
 from keel.pipelines.dag import topological_order
@@ -119,7 +119,7 @@ class _State:
         self.artifact_root = settings.resolved_artifact_root
         self.blobs = BlobStore(self.artifact_root)
         self.keel_env = {"KEEL_HOME": str(Path(settings.home).absolute()), "KEEL_DB_URL": settings.resolved_db_url,
-                         "KEEL_ARTIFACT_ROOT": self.artifact_root, "KEEL_PROJECT": settings.project}
+                         "KEEL_ARTIFACT_ROOT": self.artifact_root, "KEEL_PROJECT": current_project()}
         self.files_dir = Path(settings.home).absolute() / "tmp" / "pipeline-files"
         self.reuse = {s.node: s for s in self.previous.steps
                       if s.status in ("SUCCEEDED", "CACHED") and s.output} if self.previous else {}

@@ -79,8 +79,8 @@ class SqlRegistryStore:
                 if tag_rows:
                     conn.execute(insert(registered_model_tags), tag_rows)
         except IntegrityError as exc:
-            raise AlreadyExists(f"Registered Model (name={name}) already exists; pick another name or add a "
-                                "version to it") from exc
+            raise AlreadyExists(f"Registered Model (name={name}) already exists (names are unique across projects); "
+                                "pick another name or add a version to it") from exc
         return self.get_registered_model(name)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -127,7 +127,7 @@ class SqlRegistryStore:
         """Models matching ``name = / LIKE / ILIKE`` and ``tags.<k>`` clauses, ordered and paged."""
         _check_max_results(max_results)
         keyed = {"tag": (registered_model_tags, registered_model_tags.c.name == _RM.name)}
-        stmt = select(registered_models)
+        stmt = select(registered_models).where(_RM.project == self.project)
         for clause in parse_registry_filter(filter_string, ("name",)):
             stmt = stmt.where(to_condition(clause, {"name": _RM.name}, keyed))
         offset = decode_page_token(page_token)
@@ -295,7 +295,7 @@ class SqlRegistryStore:
         """Versions matching clauses on name, run_id, source_path, version_number, model_id and tags."""
         _check_max_results(max_results)
         on = (model_version_tags.c.name == _MV.name) & (model_version_tags.c.version == _MV.version)
-        stmt = select(model_versions).where(_MV.deleted_timestamp.is_(None))
+        stmt = select(model_versions).where(_MV.deleted_timestamp.is_(None), _MV.project == self.project)
         for clause in parse_registry_filter(filter_string, tuple(_MV_COLUMNS)):
             stmt = stmt.where(to_condition(clause, _MV_COLUMNS, {"tag": (model_version_tags, on)}))
         offset = decode_page_token(page_token)
@@ -338,7 +338,7 @@ class SqlRegistryStore:
     # -- hydration ---------------------------------------------------------------------------------------------------
     def _require_model(self, conn: Connection, name: str, lock: bool = False) -> Any:
         check_model_name(name)
-        stmt = select(registered_models).where(_RM.name == name)
+        stmt = select(registered_models).where(_RM.name == name, _RM.project == self.project)
         row = conn.execute(stmt.with_for_update() if lock and not self.db.is_sqlite else stmt).first()
         if row is None:
             raise NotFound(f"Registered Model with name={name} not found")

@@ -13,16 +13,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from keel.errors import PermissionDenied
+from keel.errors import NotFound, PermissionDenied
 from keel.governance.access import ACCESS_STATE, AccessControl, Principal
-from keel.governance.approvals import approve_request, list_requests, reject_request, request_promotion
+from keel.governance.approvals import approve_request, get_request, list_requests, reject_request, request_promotion
 from keel.governance.context import acting_user
 from keel.governance.projects import add_member, list_members, remove_member
 from keel.governance.roles import grants
 from keel.server.permissions import requires
-from keel.server.state import blocking
+from keel.server.state import blocking, request_project
 
-__all__ = ["alias_gate", "router"]
+__all__ = ["alias_gate", "router", "stage_gate"]
 
 router = APIRouter(prefix="/api/v1", tags=["access control"])
 
@@ -38,8 +38,18 @@ def _access(request: Request) -> AccessControl | None:
 
 
 def _server_project(request: Request) -> str:
-    access = _access(request)
-    return access.project if access is not None else request.app.state.keel_project
+    """The request's project (``X-Keel-Project``, resolved by the server's ProjectScope; default: the server's)."""
+    return request_project(request)
+
+
+def _in_project(request: Request, request_id: str) -> str:
+    """``request_id`` if that promotion request belongs to the request's project (NotFound otherwise: a
+    maintainer of one project decides nothing in another)."""
+    found = get_request(request.app.state.keel_db, request_id)
+    if found.project != _server_project(request):
+        raise NotFound(f"promotion request {request_id!r} not found in project {_server_project(request)!r}; "
+                       "see `keel models requests`", field="id")
+    return request_id
 
 
 @router.get("/auth/whoami", dependencies=[requires("public")])
@@ -88,6 +98,7 @@ async def promotion_requests(request: Request, state: str | None = "pending") ->
 @router.post("/promotion-requests/{request_id}/approve", dependencies=[requires("maintain")])
 async def approve(request_id: str, request: Request) -> dict[str, Any]:
     """Approve a pending request: the alias moves now."""
+    await blocking(_in_project, request, request_id)
     req = await blocking(approve_request, request.app.state.keel_db, request_id, acting_user())
     return {"promotion_request": asdict(req)}
 
@@ -95,6 +106,7 @@ async def approve(request_id: str, request: Request) -> dict[str, Any]:
 @router.post("/promotion-requests/{request_id}/reject", dependencies=[requires("maintain")])
 async def reject(request_id: str, request: Request) -> dict[str, Any]:
     """Reject a pending request: the alias stays."""
+    await blocking(_in_project, request, request_id)
     req = await blocking(reject_request, request.app.state.keel_db, request_id, acting_user())
     return {"promotion_request": asdict(req)}
 
@@ -119,3 +131,15 @@ async def alias_gate(request: Request, model: str, alias: str, version: int | st
     return {"promotion_request": asdict(req),
             "message": f"promotion of {model} v{req.version} to {alias!r} awaits a maintainer's approval "
                        f"(`keel models approve {req.id}`)"}
+
+
+async def stage_gate(request: Request, stage: str) -> None:
+    """Moving a version into a stage named like a protected alias (MLflow's ``Production``) needs the maintainer
+    role, as the alias does; the stage API has no approval flow, so an editor is told to ask a maintainer."""
+    access = _access(request)
+    if access is None or stage.lower() not in {a.lower() for a in access.protected_aliases}:
+        return
+    principal: Principal = await access.authorize(request, "write")
+    if not grants(principal.level, "maintain"):
+        raise PermissionDenied(f"stage {stage!r} is protected: moving a version there needs the maintainer role in "
+                               f"project {principal.project!r} (or request the alias {stage.lower()!r} for approval)")

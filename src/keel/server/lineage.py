@@ -14,17 +14,16 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from keel.errors import NotFound
 from keel.governance.lineage_store import SqlLineage
 from keel.server.permissions import requires
-from keel.server.state import blocking
-from keel.store import Database
+from keel.server.state import blocking, state
 
 __all__ = ["install_lineage", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
 
-def install_lineage(app: FastAPI, db: Database, project: str) -> None:
-    """Serve the lineage of ``project`` in ``db`` from ``app``."""
-    app.state.keel_lineage = SqlLineage(db, project)
+def install_lineage(app: FastAPI) -> None:
+    """Serve the lineage of each request's project (the ``lineage`` store of its :class:`ServerState`) from
+    ``app``."""
     app.include_router(router)
 
 
@@ -35,7 +34,7 @@ async def get_lineage(ident: str, request: Request,
                       depth: int | None = Query(None, ge=0, le=1000, description="Links to follow each way "
                                                 "(default: all).")) -> list[dict[str, Any]]:
     """The graph(s) around the object(s) with this id (``KIND:ID`` picks one kind)."""
-    return await blocking(_graphs, request.app.state.keel_lineage, ident, direction, depth)
+    return await blocking(_graphs, state(request).lineage, ident, direction, depth)
 
 
 def _graphs(store: SqlLineage, ident: str, direction: str, depth: int | None) -> list[dict[str, Any]]:

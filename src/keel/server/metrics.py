@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections import Counter as Tally
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -43,7 +43,7 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 class ServerMetrics:
     """The server's registry: request metrics, plus the monitor gauges when given the monitor store."""
 
-    def __init__(self, monitors: SqlMonitorStore | None = None) -> None:
+    def __init__(self, monitors: MonitorSource | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("keel_server_requests", "HTTP requests answered, by route template and status.",
                                 ["method", "route", "status"], registry=self.registry)
@@ -88,11 +88,20 @@ class RequestMetrics:
             self.metrics.observe(scope.get("method", "GET"), template, status, time.perf_counter() - start)
 
 
+#: A monitor store, or a function giving the one to read at scrape time (the scrape's project in ``keel server``).
+MonitorSource = SqlMonitorStore | Callable[[], SqlMonitorStore]
+
+
 class MonitorCollector(Collector):
     """Monitor gauges collected at scrape time from a :class:`SqlMonitorStore`."""
 
-    def __init__(self, store: SqlMonitorStore) -> None:
-        self.store = store
+    def __init__(self, store: MonitorSource) -> None:
+        self.source = store
+
+    @property
+    def store(self) -> SqlMonitorStore:
+        """The store to read now."""
+        return self.source if isinstance(self.source, SqlMonitorStore) else self.source()
 
     def describe(self) -> list[Metric]:
         return []  # registering must not read the store
@@ -144,8 +153,9 @@ def _latest(store: SqlMonitorStore, monitor: str, last_end: int, labelled: bool)
     return list(seen.values())
 
 
-def install_metrics(app: FastAPI, monitors: SqlMonitorStore | None = None) -> ServerMetrics:
-    """Count and time ``app``'s requests and serve ``GET /metrics`` (with the gauges of ``monitors``' monitors)."""
+def install_metrics(app: FastAPI, monitors: MonitorSource | None = None) -> ServerMetrics:
+    """Count and time ``app``'s requests and serve ``GET /metrics`` (with the gauges of ``monitors``' monitors; a
+    function giving the store is called at each scrape, in the scrape's project scope)."""
     metrics = ServerMetrics(monitors)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.state.metrics = metrics

@@ -15,7 +15,7 @@ from keel.asgi import read_json
 from keel.errors import InvalidInput
 from keel.registry.codec import model_version_to_dict, registered_model_to_dict
 from keel.registry.entities import ModelVersion, RegisteredModel
-from keel.server.auth import alias_gate
+from keel.server.auth import alias_gate, stage_gate
 from keel.server.mlflow_tracking import ARTIFACT_PREFIX, _int, _opt_str, _required, _str_list, _tags
 from keel.server.permissions import requires
 from keel.server.state import blocking, state
@@ -216,6 +216,7 @@ async def transition_model_version_stage(request: Request) -> dict[str, Any]:
     """Move a version to None/Staging/Production/Archived."""
     body = await _fields(request)
     archive = body.get("archive_existing_versions") in (True, "true", "True", 1, "1")
+    await stage_gate(request, _required(body, "stage"))
     return _mv(await blocking(state(request).registry.transition_model_version_stage, _required(body, "name"),
                               _version(body), _required(body, "stage"), archive))
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from keel.registry.codec import model_version_to_dict, registered_model_to_dict
-from keel.server.auth import alias_gate
+from keel.server.auth import alias_gate, stage_gate
 from keel.server.permissions import requires
 from keel.server.state import blocking, state
 
@@ -187,6 +187,7 @@ async def update_version(name: str, version: str, body: UpdateVersion, request: 
     if body.description is not None:
         mv = await blocking(registry.update_model_version, name, version, body.description)
     if body.stage is not None:
+        await stage_gate(request, body.stage)
         mv = await blocking(registry.transition_model_version_stage, name, version, body.stage,
                             body.archive_existing_versions)
     return {"model_version": model_version_to_dict(mv)}

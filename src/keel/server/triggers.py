@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request
 
 from keel.pipelines.schedules_sql import SqlScheduleStore
 from keel.server.permissions import requires
-from keel.server.state import blocking
+from keel.server.state import blocking, state
 
 __all__ = ["router"]
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["triggers"], dependencies=[requires("
 
 
 def _store(request: Request) -> SqlScheduleStore:
-    return request.app.state.keel_triggers
+    return state(request).triggers
 
 
 @router.post("/triggers/{event:path}", status_code=202, dependencies=[requires("write")])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from keel.config import Settings, get_settings, reset_settings
+from keel.config import Settings, current_project, get_settings, reset_settings
 from keel.tracking.repository import TrackingRepository
 
 __all__ = ["Backend", "get_backend", "reset_backend"]
@@ -43,14 +43,23 @@ class Backend:
 
 _lock = threading.Lock()
 _backend: Backend | None = None
+_scoped: dict[str, Backend] = {}  # project -> backend, for code inside keel.config.project_scope (server requests)
 
 
 def get_backend() -> Backend:
-    """The process-wide backend, built from settings on first use."""
+    """The process-wide backend, built from settings on first use; inside :func:`keel.config.project_scope` of
+    another project, that project's backend (its ``settings.project`` names the project)."""
     global _backend
+    settings = get_settings()
+    project = current_project()
     with _lock:
+        if project != settings.project:
+            scoped = _scoped.get(project)
+            if scoped is None:
+                scoped = _scoped[project] = _build(settings.model_copy(update={"project": project}))
+            return scoped
         if _backend is None:
-            _backend = _build(get_settings())
+            _backend = _build(settings)
         return _backend
 
 
@@ -59,6 +68,7 @@ def reset_backend() -> None:
     global _backend
     with _lock:
         _backend = None
+        _scoped.clear()
     reset_settings()
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -66,6 +66,11 @@ class SqlTrackingStore:
         self.project = project
         self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
 
+    def _visible(self) -> ColumnElement[bool]:
+        """Experiments of this project, and the shared ``Default`` experiment (id 0) where runs go unless told;
+        runs are always of this project only."""
+        return or_(experiments.c.project == self.project, experiments.c.experiment_id == 0)
+
     # -- experiments -------------------------------------------------------------------------------------------
     def create_experiment(self, name: str, artifact_location: str | None = None,
                           tags: Mapping[str, str] | None = None) -> str:
@@ -85,14 +90,16 @@ class SqlTrackingStore:
                     conn.execute(insert(experiment_tags).values(
                         experiment_id=exp_id, key=check_key(key, "tag"), value=check_tag_value(key, value)))
         except IntegrityError as exc:
-            raise AlreadyExists(f"experiment {name!r} already exists; pick another name") from exc
+            raise AlreadyExists(f"experiment {name!r} already exists (names are unique across projects); "
+                                f"pick another name") from exc
         return str(exp_id)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment with this id."""
         exp_id = _experiment_id(experiment_id)
         with self.db.read() as conn:
-            row = conn.execute(select(experiments).where(experiments.c.experiment_id == exp_id)).first()
+            row = conn.execute(select(experiments).where(experiments.c.experiment_id == exp_id,
+                                                         self._visible())).first()
             if row is None:
                 raise NotFound(f"experiment {experiment_id!r} does not exist")
             return self._experiment(conn, row)
@@ -100,7 +107,7 @@ class SqlTrackingStore:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """The experiment with this name, or None."""
         with self.db.read() as conn:
-            row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
+            row = conn.execute(select(experiments).where(experiments.c.name == name, self._visible())).first()
             return None if row is None else self._experiment(conn, row)
 
     def search_experiments(self, view_type: str = ViewType.ACTIVE_ONLY, max_results: int = 1000,
@@ -109,7 +116,7 @@ class SqlTrackingStore:
         """Experiments matching a filter on ``name`` or tags, ordered by name/id/times."""
         offset = search_sql.decode_page_token(page_token)
         stages = search_sql.lifecycle_condition(experiments.c.lifecycle_stage, view_type, "view_type")
-        stmt = select(experiments).where(stages)
+        stmt = select(experiments).where(stages, self._visible())
         stmt = experiment_filter(stmt, filter_string, order_by)
         with self.db.read() as conn:
             rows = conn.execute(stmt.limit(max_results + 1).offset(offset)).all()
@@ -134,7 +141,8 @@ class SqlTrackingStore:
                 conn.execute(update(experiments).where(experiments.c.experiment_id == _experiment_id(experiment_id))
                              .values(name=new_name, last_update_time=now_ms()))
         except IntegrityError as exc:
-            raise AlreadyExists(f"experiment {new_name!r} already exists; pick another name") from exc
+            raise AlreadyExists(f"experiment {new_name!r} already exists (names are unique across projects); "
+                                f"pick another name") from exc
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         """Set (or overwrite) a tag on an experiment."""
@@ -161,7 +169,7 @@ class SqlTrackingStore:
 
     def _require_experiment(self, conn: Connection, experiment_id: str) -> Any:
         row = conn.execute(select(experiments).where(
-            experiments.c.experiment_id == _experiment_id(experiment_id))).first()
+            experiments.c.experiment_id == _experiment_id(experiment_id), self._visible())).first()
         if row is None:
             raise NotFound(f"experiment {experiment_id!r} does not exist")
         return row
@@ -188,7 +196,7 @@ class SqlTrackingStore:
                 raise Conflict(f"experiment {experiment_id!r} is deleted; restore it to add runs")
             artifact_uri = f"{exp.artifact_location or exp.experiment_id}/{run_id}/artifacts"
             conn.execute(insert(runs).values(
-                run_id=run_id, experiment_id=exp.experiment_id, project=exp.project, name=run_name,
+                run_id=run_id, experiment_id=exp.experiment_id, project=self.project, name=run_name,
                 user_id=user_id, status=RunStatus.RUNNING, start_time=started,
                 artifact_uri=artifact_uri, lifecycle_stage=LifecycleStage.ACTIVE,
                 parent_run_id=tag_map.get("mlflow.parentRunId")))
@@ -197,7 +205,7 @@ class SqlTrackingStore:
             parent = tag_map.get("mlflow.parentRunId")
             if parent:
                 conn.execute(insert(lineage_edges).values(
-                    project=exp.project, src_kind="run", src_id=parent, relation="parent_of", dst_kind="run",
+                    project=self.project, src_kind="run", src_id=parent, relation="parent_of", dst_kind="run",
                     dst_id=run_id, created_at=now_ms()))
         # A new run holds exactly what was just written: no need to read it back.
         info = RunInfo(run_id, str(exp.experiment_id), run_name, user_id, RunStatus.RUNNING, started, None,
@@ -208,7 +216,7 @@ class SqlTrackingStore:
         """The run with its params, latest metrics, tags and inputs."""
         check_run_id(run_id)
         with self.db.read() as conn:
-            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+            row = conn.execute(select(runs).where(runs.c.run_id == run_id, runs.c.project == self.project)).first()
             if row is None:
                 raise NotFound(f"run {run_id!r} does not exist")
             return self._hydrate(conn, [row])[0]
@@ -251,7 +259,8 @@ class SqlTrackingStore:
 
     def _require_run(self, conn: Connection, run_id: str, active: bool = False) -> Any:
         check_run_id(run_id)
-        row = conn.execute(select(runs.c.run_id, runs.c.lifecycle_stage).where(runs.c.run_id == run_id)).first()
+        row = conn.execute(select(runs.c.run_id, runs.c.lifecycle_stage).where(
+            runs.c.run_id == run_id, runs.c.project == self.project)).first()
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist")
         if active and row.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -383,6 +392,7 @@ class SqlTrackingStore:
         offset = search_sql.decode_page_token(page_token)
         exp_ids = [_experiment_id(e) for e in experiment_ids]
         stmt = search_sql.build_search_query(exp_ids, filters, order, run_view_type, max_results + 1, offset)
+        stmt = stmt.where(runs.c.project == self.project)
         with self.db.read() as conn:
             rows = conn.execute(stmt).all()
             found = self._hydrate(conn, rows[:max_results])

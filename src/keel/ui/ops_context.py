@@ -30,7 +30,8 @@ class OpsStores:
 
 
 def ops_stores(request: Request) -> OpsStores:
-    """The stores of the server handling ``request`` (``create_app`` opens one database for every store)."""
+    """The stores of the request's project (``X-Keel-Project``) in the server handling ``request`` (``create_app``
+    opens one database for every store)."""
     server = state(request)
     tracking = server.tracking
     return OpsStores(tracking.db, tracking.project, server.artifacts.blobs)  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,32 @@ def render(request: Request, template: str, *, active: str = "", status_code: in
            **context: Any) -> HTMLResponse:
     """Render ``template`` with ``context``; ``active`` is the nav key to highlight."""
     from keel import __version__
+    from keel.server.state import request_project
 
+    project = request_project(request)
     html = environment().get_template(template).render(request=request, active=active, version=__version__,
                                                        path=request.url.path, whoami_url=whoami_url(request),
+                                                       project=project, projects=_project_names(request, project),
                                                        **context)
     return HTMLResponse(html, status_code=status_code)
+
+
+_PROJECTS_TTL_S = 5.0
+
+
+def _project_names(request: Request, current: str) -> list[str]:
+    """The projects the nav's picker offers (cached for a few seconds: every page shows them)."""
+    app_state = request.app.state
+    db = getattr(app_state, "keel_db", None)
+    cached = getattr(app_state, "keel_ui_projects", None)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        names: set[str] = cached[1]
+    elif db is not None:
+        from keel.governance.projects import list_projects
+
+        names = {p.name for p in list_projects(db)}
+        app_state.keel_ui_projects = (now + _PROJECTS_TTL_S, names)
+    else:
+        names = set()
+    return sorted(names | {current, str(getattr(app_state, "keel_project", current))})

@@ -155,6 +155,18 @@ const Keel = (() => {
    * opts: {url, method = "POST", body, confirm: "question?", done: "reload" | function(result)}.
    * Returns the parsed answer, or null when dismissed or refused.
    */
+  /** The nav's project picker: remember the project in the ``keel_project`` cookie (the server reads it when a
+   * request names no project) and open the current section's list in it. */
+  function bindProjectPicker() {
+    const picker = document.getElementById("project-picker");
+    if (!picker) return;
+    picker.addEventListener("change", () => {
+      document.cookie = `keel_project=${picker.value}; path=/; SameSite=Strict`;
+      const section = document.querySelector("nav a.active");
+      window.location.href = section ? section.getAttribute("href") : "/ui/";
+    });
+  }
+
   /** Empty ``holder`` and give it one chart box per key (``data-metric`` set), in order. */
   function chartBoxes(holder, keys) {
     holder.innerHTML = "";
@@ -226,6 +238,7 @@ const Keel = (() => {
   document.addEventListener("DOMContentLoaded", () => {
     bindActions();
     bindSortable();
+    bindProjectPicker();
     whoami().then(applyRole);
     if (!document.body.hasAttribute("data-manual-ready")) ready();
   });
