@@ -130,18 +130,29 @@ def load_model(model_uri: str, *, strict: bool = False) -> LoadedModel:
 
 
 def download_model_dir(backend: Backend, location: str, model_uri: str) -> Path:
-    """Fetch the model's files into a cache folder per location, replacing an older copy."""
+    """Fetch the model's files into a cache folder per location (a logged model's files never change, so a copy
+    already there is used as is).
+
+    A copy arrives by one atomic rename, so a folder with an ``MLmodel`` is complete. Another process (a second
+    ``keel serve`` worker) may finish the same download first: then its copy is used and this one dropped, never
+    deleted from under a reader.
+    """
     root = Path(backend.settings.home) / "cache" / "models"
     root.mkdir(parents=True, exist_ok=True)
     target = root / hashlib.blake2b(location.encode(), digest_size=10).hexdigest()
+    if (target / "MLmodel").is_file():
+        return target
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
     try:
         backend.artifacts.get_dir(location, staging)
         if not (staging / "MLmodel").is_file():
             raise NotFound(f"model {model_uri!r}: no MLmodel file at {location}")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / "MLmodel").is_file():  # not another process's finished copy: a stray folder
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
