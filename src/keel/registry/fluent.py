@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,30 +131,43 @@ def load_model(model_uri: str, *, strict: bool = False) -> LoadedModel:
 
 
 def download_model_dir(backend: Backend, location: str, model_uri: str) -> Path:
-    """Fetch the model's files into a cache folder per location (a logged model's files never change, so a copy
-    already there is used as is).
+    """Fetch the model's files into the cache: one folder per location and ``MLmodel`` content, so a changed model
+    (an ONNX export adds a flavor in place) gets a new folder while a process still loading the old one keeps it.
 
     A copy arrives by one atomic rename, so a folder with an ``MLmodel`` is complete. Another process (a second
-    ``keel serve`` worker) may finish the same download first: then its copy is used and this one dropped, never
-    deleted from under a reader.
+    ``keel serve`` worker) may finish the same download first: its copy is used and this one dropped, never
+    deleted from under a reader. Older copies of the location are removed once they are a few minutes old.
     """
     root = Path(backend.settings.home) / "cache" / "models"
     root.mkdir(parents=True, exist_ok=True)
-    target = root / hashlib.blake2b(location.encode(), digest_size=10).hexdigest()
-    if (target / "MLmodel").is_file():
-        return target
+    key = hashlib.blake2b(location.encode(), digest_size=10).hexdigest()
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
     try:
         backend.artifacts.get_dir(location, staging)
         if not (staging / "MLmodel").is_file():
             raise NotFound(f"model {model_uri!r}: no MLmodel file at {location}")
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / "MLmodel").is_file():  # not another process's finished copy: a stray folder
-                shutil.rmtree(target, ignore_errors=True)
+        content = hashlib.blake2b((staging / "MLmodel").read_bytes(), digest_size=6).hexdigest()
+        target = root / f"{key}-{content}"
+        if not (target / "MLmodel").is_file():
+            try:
                 os.replace(staging, target)
+            except OSError:
+                if not (target / "MLmodel").is_file():  # not another process's finished copy: a stray folder
+                    shutil.rmtree(target, ignore_errors=True)
+                    os.replace(staging, target)
+        _drop_old_copies(root, key, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return target
+
+
+_OLD_COPY_S = 600.0
+
+
+def _drop_old_copies(root: Path, key: str, keep: Path) -> None:
+    """Remove the location's other cached copies that are older than any load still reading them could be."""
+    cutoff = time.time() - _OLD_COPY_S
+    for folder in root.glob(f"{key}*"):
+        if folder != keep and folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
