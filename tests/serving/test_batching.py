@@ -1,5 +1,6 @@
 """Adaptive micro-batching: concurrent requests share predict calls, answers go back to the right caller, one bad
-request never fails its neighbours, and a lone request waits no longer than max_wait_ms."""
+request never fails its neighbours, a lone client never waits, and a batch waits for company only while requests
+keep coming, never longer than max_wait_ms."""
 
 from __future__ import annotations
 
@@ -91,18 +92,69 @@ def test_a_failing_request_does_not_fail_its_batch() -> None:
     assert model.calls[0] == 4  # tried together first, then one by one
 
 
-def test_lone_request_waits_at_most_max_wait() -> None:
+def test_a_lone_client_never_waits() -> None:
     model = Recorder()
 
-    async def scenario() -> float:
-        batcher = MicroBatcher(model, BatchConfig(max_batch_size=64, max_wait_ms=30))
-        start = time.perf_counter()
-        await batcher.submit("m", _frame(3), 1)
-        return time.perf_counter() - start
+    async def scenario() -> list[float]:
+        batcher = MicroBatcher(model, BatchConfig(max_batch_size=64, max_wait_ms=200))
+        times = []
+        for value in range(3):  # one request at a time, as a lone client sends them
+            start = time.perf_counter()
+            await batcher.submit("m", _frame(value), 1)
+            times.append(time.perf_counter() - start)
+        return times
 
-    elapsed = asyncio.run(scenario())
-    assert 0.025 <= elapsed < 0.5
-    assert model.calls == [1]
+    times = asyncio.run(scenario())
+    assert max(times) < 0.1  # far below max_wait_ms
+    assert model.calls == [1, 1, 1]
+
+
+async def _burst_then(batcher: MicroBatcher[str], gaps_s: list[float]) -> tuple[list[float], list[Any]]:
+    """A burst of 4 concurrent requests, then one request per gap (each ``gap`` seconds after the previous one),
+    all in flight together; returns how long each of those waited and their answers."""
+    await asyncio.gather(*(batcher.submit("m", _frame(i), 1) for i in range(4)))
+    started: list[float] = []
+
+    async def one(value: int) -> Any:
+        started.append(time.perf_counter())
+        answer = await batcher.submit("m", _frame(value), 1)
+        return time.perf_counter() - started[value - 10], answer
+
+    tasks = []
+    for i, gap in enumerate(gaps_s):
+        tasks.append(asyncio.ensure_future(one(10 + i)))
+        await asyncio.sleep(gap)
+    results = await asyncio.gather(*tasks)
+    return [r[0] for r in results], [r[1] for r in results]
+
+
+def test_after_a_burst_a_batch_waits_for_company_while_requests_keep_coming() -> None:
+    model = Recorder()
+
+    async def scenario() -> tuple[list[float], list[Any]]:
+        batcher = MicroBatcher(model, BatchConfig(max_batch_size=64, max_wait_ms=400))
+        return await _burst_then(batcher, [0.02, 0.02, 0.0])  # each well within the quiet time (100 ms)
+
+    waits, answers = asyncio.run(scenario())
+    assert model.calls == [4, 3]  # the three stragglers shared one call
+    assert [a.tolist() for a in answers] == [[20], [22], [24]]
+    assert waits[0] >= 0.04  # the first one waited for the other two
+
+
+def test_a_batch_leaves_when_requests_stop_coming_and_never_after_max_wait() -> None:
+    model = Recorder()
+
+    async def scenario(gaps: list[float]) -> list[float]:
+        batcher = MicroBatcher(model, BatchConfig(max_batch_size=64, max_wait_ms=200))
+        waits, _ = await _burst_then(batcher, gaps)
+        return waits
+
+    quiet = asyncio.run(scenario([0.0]))  # a lone straggler: it leaves after the quiet time (50 ms)
+    assert 0.04 <= quiet[0] < 0.19
+    model.calls.clear()
+    steady = asyncio.run(scenario([0.03] * 12))  # company keeps coming: the deadline closes the batch
+    assert max(steady) < 0.35
+    assert model.calls[0] == 4 and len(model.calls) >= 3  # no batch outlived max_wait_ms
 
 
 def test_requests_for_different_models_are_never_mixed() -> None:

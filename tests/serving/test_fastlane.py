@@ -33,7 +33,8 @@ def test_split_rows_are_reordered_and_typed(table: NumericTable) -> None:
     frame = rows.frame()
     pd.testing.assert_frame_equal(frame, FRAME, check_column_type=False)
     assert frame.columns.dtype == object  # not pandas' Arrow-backed string index: sklearn checks names fast
-    assert rows.columns()["c"].tolist() == [5.0, 6.0]
+    logged = rows.logged()
+    assert logged.names == ("a", "b", "c") and logged.values[:, 2].tolist() == [5.0, 6.0]
 
 
 def test_instances_and_v2_tensor(table: NumericTable) -> None:

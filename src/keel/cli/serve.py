@@ -19,9 +19,10 @@ def serve(
     port: int = typer.Option(8080, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Uvicorn worker processes (each loads the model)."),
     max_batch_size: int = typer.Option(None, min=1, help="Stack concurrent requests into predict calls of up to N "
-                                       "rows; 1 turns batching off (default: 64 with no added wait, or the "
-                                       "deployment's setting)."),
-    max_wait_ms: float = typer.Option(None, min=0, help="Longest a request waits for a batch to fill."),
+                                       "rows; 1 turns batching off (default: 64, or the deployment's setting)."),
+    max_wait_ms: float = typer.Option(None, min=0, help="Longest a request waits for a batch to fill; a batch "
+                                      "leaves sooner when requests stop coming for a quarter of it, and a lone "
+                                      "client never waits (default: 2)."),
     poll_interval: float = typer.Option(10.0, min=0, help="Seconds between checks for a moved alias or a new "
                                         "deployment revision (0: never)."),
     log_predictions: bool = typer.Option(True, help="Append every prediction to the prediction log."),
@@ -44,4 +45,5 @@ def serve(
         reset_settings()
     typer.echo(f"keel serve {model_uri or 'deployment ' + deployment} on http://{host}:{port}")
     uvicorn.run("keel.serving.app:create_serving_app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", loop="auto", http="auto", access_log=False)
+                workers=workers, log_level="warning", loop="auto", http="auto", access_log=False,
+                proxy_headers=False, server_header=False)

@@ -39,13 +39,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from keel.artifacts import FsspecStorage
 from keel.config import get_settings
 from keel.errors import InvalidInput, KeelError, Unavailable
-from keel.monitoring.prediction_rows import PredictionRecord, encode_batch, row_count
+from keel.monitoring.prediction_rows import NumericRows, PredictionRecord, encode_batch, row_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,6 +144,15 @@ class PredictionLog:
         """Rows written to storage so far by this process."""
         return self._written
 
+    def warm_up(self) -> None:
+        """Encode one made-up record to Parquet in memory, writing nothing: the first flush would otherwise pay for
+        loading the encoders while holding the GIL, a stall of tens of milliseconds for every request in flight.
+        A server calls this before it takes traffic."""
+        rec = PredictionRecord("warm-up", "warm-up", "warm-up", "0", NumericRows(("x",), np.zeros((1, 1))),
+                               np.zeros(1), 0.0, False, time.time(), 200)
+        for table in encode_batch([rec])[0].values():
+            _parquet_bytes(table)
+
     def record(self, *, request_id: str, deployment: str, model_name: str, model_version: str,
                inputs: pd.DataFrame, outputs: Any, latency_ms: float, shadow: bool = False,
                timestamp: float | None = None, status: int = 200) -> None:
@@ -239,10 +249,11 @@ class PredictionLog:
     def _write(self, records: _Buffer) -> None:
         if not records:
             return
+        total = sum(rows for _, rows in records)
         try:
-            parts, failed = encode_batch(_paced(rec for rec, _ in records))
+            parts, failed = encode_batch(_paced(records))
         except Exception as exc:  # noqa: BLE001 - the writer thread must survive anything
-            self._fail(sum(rows for _, rows in records), exc)
+            self._fail(total, exc)
             return
         if failed:
             self._fail(failed, InvalidInput(f"{failed} rows could not be encoded; see the warnings logged"))
@@ -296,13 +307,18 @@ atexit.register(_close_all)
 os.register_at_fork(after_in_child=_reset_in_child)
 
 
-_PACE_EVERY = 8  # records encoded between two hand-overs of the GIL
+_PACE_S = 0.0005  # longest stretch of encoding between two hand-overs of the GIL
 
 
-def _paced(records: Iterator[PredictionRecord]) -> Iterator[PredictionRecord]:
-    """``records``, handing the GIL to the serving thread every few records: encoding a second's requests holds
-    it for tens of milliseconds, and a request waiting that long for it is a request the tail latency counts."""
-    for i, rec in enumerate(records):
-        if i % _PACE_EVERY == _PACE_EVERY - 1:
+def _paced(records: _Buffer) -> Iterator[PredictionRecord]:
+    """Take the records out of ``records`` one by one (each is freed once encoded, not all together at the end, a
+    stall of milliseconds), handing the GIL to the serving thread every half millisecond: encoding a second's
+    requests holds it for tens of milliseconds, and a request waiting that long for it is a request the tail
+    latency counts."""
+    last = time.perf_counter()
+    while records:
+        now = time.perf_counter()
+        if now - last >= _PACE_S:
             time.sleep(0)
-        yield rec
+            last = time.perf_counter()
+        yield records.popleft()[0]

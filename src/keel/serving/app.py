@@ -25,8 +25,8 @@ import gc
 import logging
 import os
 import re
+import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -54,7 +54,7 @@ from keel.serving.protocols import (
     model_metadata,
     read_v2_body,
 )
-from keel.serving.runtime import ServingRuntime
+from keel.serving.runtime import ServingRuntime, new_request_id
 
 __all__ = ["SERVE_OPTIONS_ENV", "ServeOptions", "ServingApp", "create_serving_app", "create_serving_app_from_env"]
 
@@ -105,10 +105,10 @@ def create_serving_app_from_env() -> ServingApp:
     raw = os.environ.get(SERVE_OPTIONS_ENV)
     if not raw:
         raise Unavailable(f"set {SERVE_OPTIONS_ENV} to the serve options (keel serve does)", field=SERVE_OPTIONS_ENV)
-    return _build(ServeOptions(**orjson.loads(raw)), None, freeze_gc=True)
+    return _build(ServeOptions(**orjson.loads(raw)), None, server_process=True)
 
 
-def _build(options: ServeOptions, prediction_log: Any, *, freeze_gc: bool = False) -> ServingApp:
+def _build(options: ServeOptions, prediction_log: Any, *, server_process: bool = False) -> ServingApp:
     metrics = ServingMetrics()
     if prediction_log is None and options.log_predictions:
         from keel.monitoring import PredictionLog
@@ -122,11 +122,8 @@ def _build(options: ServeOptions, prediction_log: Any, *, freeze_gc: bool = Fals
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        if freeze_gc:
-            # In a server process, everything loaded so far (libraries, the model) lives as long as the process:
-            # keep it out of the cyclic garbage collector, whose full passes over it would stall every request
-            # in flight (p99 and max latency). Not for apps built inside another program, e.g. a test session.
-            gc.freeze()
+        if server_process:
+            _tune_server_process()
         try:
             yield
         finally:
@@ -143,6 +140,18 @@ def _build(options: ServeOptions, prediction_log: Any, *, freeze_gc: bool = Fals
     _add_mlflow_routes(app, runtime, metrics)
     add_explain_routes(app, runtime)
     return ServingApp(app, runtime, metrics)
+
+
+def _tune_server_process() -> None:
+    """Tail-latency settings for a process that only serves (not for apps built inside another program, e.g. a
+    test session): every stall here holds up every request in flight, so p99 and max latency count it."""
+    # Everything loaded so far (libraries, the model) lives as long as the process: keep it out of the cyclic
+    # garbage collector, and make full passes rare: with the startup heap frozen, the default thresholds would run
+    # one over the prediction log's buffer about every second, a 5-10 ms stall each time.
+    gc.freeze()
+    gc.set_threshold(5_000, 20, 1_000)
+    # The prediction log encodes on a thread of its own; a request waiting for the GIL waits at most this long.
+    sys.setswitchinterval(0.0005)
 
 
 def _access_control() -> Any:
@@ -251,7 +260,7 @@ async def infer(request: Request, runtime: ServingRuntime, metrics: ServingMetri
         data: Any = served.fast.from_v2(body) if served.fast is not None else None
         if data is None:
             data = decode_v2_request(body, column_names(served.model.signature))
-        request_id = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
+        request_id = body.get("id") if isinstance(body.get("id"), str) else new_request_id()
         answer = await runtime.predict(data, name=name, version=version, request_id=request_id,
                                        sticky=_sticky(request, runtime, body.get("parameters")))
         payload = encode_v2_response(answer.predictions, answer.served.name, answer.loaded.version, request_id)

@@ -1,11 +1,14 @@
 """Adaptive micro-batching: concurrent requests for one model are stacked into one predict call and split back.
 
-A batch closes when it holds ``max_batch_size`` rows or when its oldest request has waited ``max_wait_ms``. The wait
-counts from the oldest request's arrival, not from the moment the batcher looks: requests that queued up while the
-previous batch was predicting have already waited, so under load batches leave at once and grow with the load, while
-a lone request waits at most ``max_wait_ms``. One batch predicts at a time per model, on a worker thread, so the event
-loop keeps reading requests meanwhile. If a stacked batch fails, each request is retried alone, so one bad request
-never fails its neighbours.
+A batch closes when it holds ``max_batch_size`` rows, when its oldest request has waited ``max_wait_ms``, or when
+no request has come for a quarter of ``max_wait_ms`` (the burst is over: waiting on would only add latency). The
+wait counts from the oldest request's arrival, not from the moment the batcher looks: requests that queued up while
+the previous batch was predicting have already waited, so under load batches leave at once and grow with the load.
+A batch waits for company only when the previous one had some: a lone client's requests never wait at all.
+
+One batch predicts at a time per model: inline on the event loop when the model is fast (a hop to a worker thread
+would cost more than the predict call), else on a worker thread, so the event loop keeps reading requests meanwhile.
+If a stacked batch fails, each request is retried alone, so one bad request never fails its neighbours.
 """
 
 from __future__ import annotations
@@ -50,9 +53,10 @@ class BatchConfig:
         return self.max_batch_size > 1
 
 
-#: What a single model is served with when nothing is configured: batches form from the requests that queued while
-#: the previous predict call ran, with no added wait — under load calls grow, a lone request never waits.
-ADAPTIVE = BatchConfig(max_batch_size=64, max_wait_ms=0.0)
+#: What a single model is served with when nothing is configured: up to 64 rows per predict call, and a batch waits
+#: at most 2 ms for company, only while requests keep coming, and only when the previous batch had company (so a
+#: lone client never waits).
+ADAPTIVE = BatchConfig(max_batch_size=64, max_wait_ms=2.0)
 
 
 def stack_rows(parts: Sequence[Any]) -> Any | None:
@@ -94,10 +98,13 @@ class MicroBatcher(Generic[K]):
     ``run(key, batch)`` call on ``executor``; answers each caller with its own rows of the result."""
 
     def __init__(self, run: Callable[[K, Any], Any], config: BatchConfig, executor: Executor | None = None,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None, inline: Callable[[], bool] | None = None) -> None:
         self._run, self.config, self._executor, self._on_batch = run, config, executor, on_batch
+        self._inline = inline
         self._pending: deque[_Item[K]] = deque()
         self._rows = 0
+        self._last_arrival = 0.0
+        self._had_company = False
         self._arrived: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -105,6 +112,7 @@ class MicroBatcher(Generic[K]):
         """Queue ``rows`` rows of ``data`` for the model ``key``; returns their predictions."""
         loop = asyncio.get_running_loop()
         item = _Item(key, data, rows, loop.create_future())
+        self._last_arrival = item.arrived
         self._pending.append(item)
         self._rows += rows
         if self._arrived is None:
@@ -121,11 +129,16 @@ class MicroBatcher(Generic[K]):
             await self._predict(batch)
 
     async def _gather(self) -> None:
-        """Wait until the pending rows fill a batch or the oldest pending request has waited ``max_wait_ms``."""
+        """Wait until the pending rows fill a batch, the oldest pending request has waited ``max_wait_ms``, or
+        requests stop coming; at once when the previous batch was a lone request."""
         assert self._arrived is not None
-        deadline = self._pending[0].arrived + self.config.max_wait_ms / 1000.0
+        if not self._had_company and len(self._pending) == 1:
+            return
+        wait_s = self.config.max_wait_ms / 1000.0
+        deadline, quiet_s = self._pending[0].arrived + wait_s, wait_s / 4
         while self._rows < self.config.max_batch_size:
-            remaining = deadline - time.perf_counter()
+            until = min(deadline, self._last_arrival + quiet_s)
+            remaining = until - time.perf_counter()
             if remaining <= 0:
                 return
             self._arrived.clear()
@@ -145,6 +158,7 @@ class MicroBatcher(Generic[K]):
             batch.append(item)
             rows += item.rows
         self._rows -= rows
+        self._had_company = len(batch) > 1
         return batch
 
     async def _predict(self, batch: list[_Item[K]]) -> None:
@@ -154,7 +168,10 @@ class MicroBatcher(Generic[K]):
             await self._one_by_one(batch)
             return
         try:
-            predictions = await loop.run_in_executor(self._executor, self._run, batch[0].key, stacked)
+            if self._inline is not None and self._inline():
+                predictions = self._run(batch[0].key, stacked)
+            else:
+                predictions = await loop.run_in_executor(self._executor, self._run, batch[0].key, stacked)
             parts = [predictions] if len(batch) == 1 else split_rows(predictions, [item.rows for item in batch])
         except Exception as exc:
             if len(batch) == 1:

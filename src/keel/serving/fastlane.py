@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from keel.monitoring.prediction_rows import NumericRows
 from keel.registry.signature import ColumnSpec, Signature
 
 __all__ = ["NumericTable", "Rows"]
@@ -120,6 +121,6 @@ class Rows:
         """The rows as the model's input DataFrame."""
         return self.table.frame(self.values)
 
-    def columns(self) -> dict[str, np.ndarray[Any, Any]]:
-        """The rows as ``{column: values}`` (views, no copy): what the prediction log records."""
-        return dict(zip(self.table.names, self.values.T, strict=True))
+    def logged(self) -> NumericRows:
+        """The rows as the prediction log records them (no copy)."""
+        return NumericRows(self.table.names, self.values)

@@ -6,6 +6,8 @@ process never share or clash on counters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 __all__ = ["CONTENT_TYPE_LATEST", "ServingMetrics"]
@@ -27,17 +29,27 @@ class ServingMetrics:
                                  ["model", "version", "protocol"], buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.batch_size = Histogram("keel_serving_batch_size", "Rows per predict call.", ["model", "version"],
                                     buckets=_BATCH_BUCKETS, registry=self.registry)
+        # Labelled children, looked up once: ``labels()`` takes a lock and builds a key on every call.
+        self._per_request: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._per_batch: dict[tuple[str, str], Any] = {}
 
     def observe(self, model: str, version: str, protocol: str, seconds: float, status: int) -> None:
         """Record one finished request: its latency and any error status."""
-        self.requests.labels(model, version, protocol).inc()
-        self.latency.labels(model, version, protocol).observe(seconds)
+        key = (model, version, protocol)
+        children = self._per_request.get(key)
+        if children is None:
+            children = self._per_request[key] = (self.requests.labels(*key), self.latency.labels(*key))
+        children[0].inc()
+        children[1].observe(seconds)
         if status >= 400:
             self.errors.labels(model, version, protocol, str(status)).inc()
 
     def observe_batch(self, model: str, version: str, rows: int) -> None:
         """Record one predict call of ``rows`` rows (several requests when micro-batching stacked them)."""
-        self.batch_size.labels(model, version).observe(rows)
+        child = self._per_batch.get((model, version))
+        if child is None:
+            child = self._per_batch[model, version] = self.batch_size.labels(model, version)
+        child.observe(rows)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -27,9 +27,10 @@ __all__ = ["Loaded", "PredictionFailed", "ServedModel", "describe_uri", "resolve
 
 log = logging.getLogger("keel.serving")
 
-#: Models whose predict call takes less than this (smoothed) run inline on the event loop: a hop to a worker thread
-#: would cost more than it frees.
-INLINE_BELOW_S = 0.0005
+#: Models whose predict call takes less than this (smoothed) run inline on the event loop: the loop is busy for the
+#: call either way (a worker thread running Python code holds the GIL), so only a model that lets the GIL go while
+#: it predicts gains from the hop, and the hop itself costs a GIL hand-over each way.
+INLINE_BELOW_S = 0.002
 
 
 class PredictionFailed(KeelError):
@@ -93,9 +94,13 @@ class ServedModel:
         self._executor = executor
         self._predict_s = 0.0
         self._on_batch = on_batch
-        self._batcher: MicroBatcher[Loaded] = MicroBatcher(self._run, self.batch, executor, self._count_batch)
+        self._batcher: MicroBatcher[Loaded] = MicroBatcher(self._run, self.batch, executor, self._count_batch,
+                                                           self._fast)
         self._rows_batcher: MicroBatcher[Loaded] = MicroBatcher(self._run_rows, self.batch, executor,
-                                                                self._count_batch)
+                                                                self._count_batch, self._fast)
+
+    def _fast(self) -> bool:
+        return self._predict_s < INLINE_BELOW_S
 
     @property
     def ready(self) -> bool:
