@@ -3,11 +3,29 @@ and a python-function model that always raises."""
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyRegressor
 
 FEATURES = pd.DataFrame({"a": [0.1, 0.2, 0.3], "b": [1.0, 2.0, 3.0]})
+
+
+class ThreadRecorder:
+    """A python-function model that notes the thread each predict call runs on, after sleeping ``delay_s``."""
+
+    threads: ClassVar[list[str]] = []
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        ThreadRecorder.threads.append(threading.current_thread().name)
+        time.sleep(self.delay_s)
+        return np.zeros(len(frame))
 
 
 class Failing:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ class ServedModel:
         self.error: str | None = "not loaded yet"
         self.batch = batch or BatchConfig()
         self._executor = executor
-        self._predict_s = 0.0
+        self._recent_s: deque[float] = deque(maxlen=15)  # wall time of the latest predict calls
         self._on_batch = on_batch
         self._batcher: MicroBatcher[Loaded] = MicroBatcher(self._run, self.batch, executor, self._count_batch,
                                                            self._fast)
@@ -100,7 +101,10 @@ class ServedModel:
                                                                 self._count_batch, self._fast)
 
     def _fast(self) -> bool:
-        return self._predict_s < INLINE_BELOW_S
+        """True while the median of the latest predict calls is below :data:`INLINE_BELOW_S` (a median, so one
+        call slowed by a pause elsewhere does not send the next ones to a thread)."""
+        recent = self._recent_s
+        return not recent or sorted(recent)[len(recent) // 2] < INLINE_BELOW_S
 
     @property
     def ready(self) -> bool:
@@ -169,7 +173,7 @@ class ServedModel:
         rows = row_count(data)
         if self.batch.enabled:
             return await batcher.submit(current, data, rows)
-        if self._predict_s < INLINE_BELOW_S:
+        if self._fast():
             predictions = run(current, data)
         else:
             import asyncio
@@ -192,8 +196,7 @@ class ServedModel:
             raise PredictionFailed(f"model {self.name!r} version {current.version} failed to predict: "
                                    f"{type(exc).__name__}: {exc}", field="model") from exc
         finally:
-            elapsed = time.perf_counter() - start
-            self._predict_s = elapsed if self._predict_s == 0 else 0.8 * self._predict_s + 0.2 * elapsed
+            self._recent_s.append(time.perf_counter() - start)
 
     def _count_batch(self, rows: int) -> None:
         if self._on_batch is not None:
