@@ -39,14 +39,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from keel.artifacts import FsspecStorage
 from keel.config import get_settings
 from keel.errors import InvalidInput, KeelError, Unavailable
-from keel.monitoring.prediction_rows import NumericRows, PredictionRecord, encode_batch, row_count
+from keel.monitoring.prediction_rows import PredictionRecord, encode_batch, row_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,15 +142,6 @@ class PredictionLog:
     def written_rows(self) -> int:
         """Rows written to storage so far by this process."""
         return self._written
-
-    def warm_up(self) -> None:
-        """Encode one made-up record to Parquet in memory, writing nothing: the first flush would otherwise pay for
-        loading the encoders while holding the GIL, a stall of tens of milliseconds for every request in flight.
-        A server calls this before it takes traffic."""
-        rec = PredictionRecord("warm-up", "warm-up", "warm-up", "0", NumericRows(("x",), np.zeros((1, 1))),
-                               np.zeros(1), 0.0, False, time.time(), 200)
-        for table in encode_batch([rec])[0].values():
-            _parquet_bytes(table)
 
     def record(self, *, request_id: str, deployment: str, model_name: str, model_version: str,
                inputs: pd.DataFrame, outputs: Any, latency_ms: float, shadow: bool = False,

@@ -176,9 +176,6 @@ class ServingRuntime:
     async def start(self) -> None:
         """Load what is to be served, then keep it current every ``poll_interval_s``."""
         await self.refresh()
-        warm_up = getattr(self.prediction_log, "warm_up", None)
-        if warm_up is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, warm_up)
         if self.poll_interval_s > 0:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
