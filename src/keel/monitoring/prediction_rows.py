@@ -69,7 +69,7 @@ class PredictionRecord(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class NumericRows:
     """Input rows as one 2-D numeric array (rows × columns) and the column names: what a model server's fast lane
-    logs, and the cheapest input to encode (a run of them is encoded with one numpy call)."""
+    logs, and the cheapest input to encode (a run of them is encoded by a few Arrow kernel calls)."""
 
     names: tuple[str, ...]
     values: np.ndarray[Any, Any]
@@ -242,7 +242,7 @@ def encode_batch(records: Iterable[PredictionRecord]) -> tuple[dict[tuple[str, s
 
     A record that cannot be encoded is logged and skipped, so one bad request never costs the rest of the batch.
     Consecutive records of one shape (numeric columns with the same names, a numeric array of predictions — what
-    a model server logs) are encoded together, a whole run of them per numpy call.
+    a model server logs) are encoded together, by a few Arrow kernel calls per run (see ``json_columns``).
     """
     parts: dict[tuple[str, str], _Columns] = {}
     failed = 0
