@@ -26,7 +26,7 @@ import pandas as pd
 
 from keel.errors import InvalidInput
 
-__all__ = ["ADAPTIVE", "BatchConfig", "MicroBatcher", "split_rows", "stack_rows"]
+__all__ = ["ADAPTIVE", "BatchConfig", "MicroBatcher", "call_model", "split_rows", "stack_rows"]
 
 K = TypeVar("K")
 
@@ -162,16 +162,12 @@ class MicroBatcher(Generic[K]):
         return batch
 
     async def _predict(self, batch: list[_Item[K]]) -> None:
-        loop = asyncio.get_running_loop()
         stacked = stack_rows([item.data for item in batch]) if len(batch) > 1 else batch[0].data
         if stacked is None:
             await self._one_by_one(batch)
             return
         try:
-            if self._inline is not None and self._inline():
-                predictions = self._run(batch[0].key, stacked)
-            else:
-                predictions = await loop.run_in_executor(self._executor, self._run, batch[0].key, stacked)
+            predictions = await call_model(self._run, batch[0].key, stacked, self._executor, self._inline)
             parts = [predictions] if len(batch) == 1 else split_rows(predictions, [item.rows for item in batch])
         except Exception as exc:
             if len(batch) == 1:
@@ -185,16 +181,23 @@ class MicroBatcher(Generic[K]):
             _settle(item.future, part)
 
     async def _one_by_one(self, batch: list[_Item[K]]) -> None:
-        loop = asyncio.get_running_loop()
         for item in batch:
             try:
-                result = await loop.run_in_executor(self._executor, self._run, item.key, item.data)
+                result = await call_model(self._run, item.key, item.data, self._executor, self._inline)
             except Exception as exc:
                 _settle(item.future, exc=exc)
             else:
                 if self._on_batch is not None:
                     self._on_batch(item.rows)
                 _settle(item.future, result)
+
+
+async def call_model(run: Callable[[K, Any], Any], key: K, data: Any, executor: Executor | None,
+                     inline: Callable[[], bool] | None) -> Any:
+    """``run(key, data)``: on the event loop when ``inline()`` says the model is fast, else on ``executor``."""
+    if inline is not None and inline():
+        return run(key, data)
+    return await asyncio.get_running_loop().run_in_executor(executor, run, key, data)
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None) -> None:

@@ -19,7 +19,7 @@ from keel.errors import KeelError, NotFound, Unavailable
 from keel.registry.model_files import LoadedModel
 from keel.registry.signature import enforce
 from keel.registry.uris import parse_model_uri
-from keel.serving.batching import BatchConfig, MicroBatcher
+from keel.serving.batching import BatchConfig, MicroBatcher, call_model
 from keel.serving.fastlane import NumericTable, Rows
 from keel.serving.features import declared_features, with_online_features
 from keel.serving.protocols import row_count
@@ -28,9 +28,9 @@ __all__ = ["Loaded", "PredictionFailed", "ServedModel", "describe_uri", "resolve
 
 log = logging.getLogger("keel.serving")
 
-#: Models whose predict call takes less than this (smoothed) run inline on the event loop: the loop is busy for the
-#: call either way (a worker thread running Python code holds the GIL), so only a model that lets the GIL go while
-#: it predicts gains from the hop, and the hop itself costs a GIL hand-over each way.
+#: Models whose predict calls take less than this (the median of the latest ones) run inline on the event loop: the
+#: loop is busy for the call either way (a worker thread running Python code holds the GIL), so only a model that
+#: lets the GIL go while it predicts gains from the hop, and the hop itself costs a GIL hand-over each way.
 INLINE_BELOW_S = 0.002
 
 
@@ -173,12 +173,7 @@ class ServedModel:
         rows = row_count(data)
         if self.batch.enabled:
             return await batcher.submit(current, data, rows)
-        if self._fast():
-            predictions = run(current, data)
-        else:
-            import asyncio
-
-            predictions = await asyncio.get_running_loop().run_in_executor(self._executor, run, current, data)
+        predictions = await call_model(run, current, data, self._executor, self._fast)
         self._count_batch(rows)
         return predictions
 
