@@ -28,7 +28,8 @@ def _app(tmp_path: Path, **settings: object) -> FastAPI:
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[TestClient]:
     """A server with tiny limits and a slow route."""
-    app = _app(tmp_path, max_upload_bytes=1_000, max_request_bytes=2_000, request_timeout_s=0.3)
+    # The timeout sits well above what any fast route takes on a loaded machine, and well below /test/slow.
+    app = _app(tmp_path, max_upload_bytes=1_000, max_request_bytes=2_000, request_timeout_s=2.0)
 
     @app.get("/test/slow")
     async def slow() -> dict[str, str]:
