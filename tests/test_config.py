@@ -49,3 +49,25 @@ def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text("project: [unclosed\n")
     with pytest.raises(InvalidInput, match=r"keel\.yaml"):
         Settings()
+
+
+def test_environment_types_lists_and_keyword_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEL_PROTECTED_ALIASES", '["gold", "prod"]')
+    monkeypatch.setenv("keel_sqlite_busy_timeout_ms", "1500")  # any case, like pydantic-settings
+    monkeypatch.setenv("KEEL_AUTH", "true")
+    monkeypatch.setenv("KEEL_PROJECT", "from-env")
+    s = Settings(project="given")
+    assert s.protected_aliases == ["gold", "prod"] and s.sqlite_busy_timeout_ms == 1500 and s.auth is True
+    assert s.project == "given" and "project" in s.model_fields_set and "token" not in s.model_fields_set
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("KEEL_SQLITE_BUSY_TIMEOUT_MS", "soon", "KEEL_SQLITE_BUSY_TIMEOUT_MS: .*integer"),
+    ("KEEL_PROTECTED_ALIASES", "gold", "KEEL_PROTECTED_ALIASES: expected a JSON list"),
+    ("KEEL_PROJECT", "x" * 200, "KEEL_PROJECT: .*1-128 characters"),
+])
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+                                                  message: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(InvalidInput, match=message):
+        get_settings()

@@ -83,3 +83,39 @@ def test_bad_database_url_is_invalid_input() -> None:
         Database("not a url")
     with pytest.raises(InvalidInput, match="unsupported"):
         Database("mysql://root@localhost/x")
+
+
+def _dump(path: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_fresh_sqlite_database_from_the_dump_equals_the_migrated_one(tmp_path: Path) -> None:
+    """A new SQLite database is created from schema_sqlite.sql, not by the migrations: both must give the same
+    database (if this fails after adding a migration, run `python -m keel.store.schema`)."""
+    from keel.store.schema import dump_head
+
+    migrated = Database(f"sqlite:///{tmp_path / 'migrated.db'}")
+    upgrade(migrated, HEAD_REVISION)
+    migrated.dispose()
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    ensure_schema(fresh)
+    fresh.dispose()
+    assert _dump(tmp_path / "fresh.db") == _dump(tmp_path / "migrated.db")
+    dump_head(tmp_path / "again.sql")  # the checked-in dump is what the migrations produce today
+    from keel.store.schema import SQLITE_HEAD
+
+    assert (tmp_path / "again.sql").read_text() == SQLITE_HEAD.read_text()
+
+
+def test_dump_is_not_applied_over_existing_tables(tmp_path: Path) -> None:
+    db = _db_at_first_revision(f"sqlite:///{tmp_path / 'old.db'}")
+    ensure_schema(db)  # an existing database goes through the migrations, keeping its rows
+    assert current_revision(db) == HEAD_REVISION
+    with db.read() as conn:
+        assert conn.execute(text("SELECT name FROM runs WHERE run_id = 'a1'")).scalar() == "old"

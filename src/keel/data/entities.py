@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from keel.errors import InvalidInput
 
-__all__ = ["DatasetVersion", "check_dataset_name", "parse_ref"]
+__all__ = ["VERSION_COLUMNS", "DatasetVersion", "check_dataset_name", "parse_ref", "version_from_row"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 _NUMBER = re.compile(r"v(\d+)")
@@ -40,6 +42,18 @@ class DatasetVersion:
     def ref(self) -> str:
         """``NAME@vN``."""
         return f"{self.name}@v{self.number}"
+
+
+VERSION_COLUMNS = tuple(f.name for f in fields(DatasetVersion))
+"""The ``dataset_versions`` columns a :class:`DatasetVersion` is read from (same names, same order)."""
+
+
+def version_from_row(row: Mapping[Any, Any]) -> DatasetVersion:
+    """A version from its ``dataset_versions`` row (schema and stats stored as JSON text)."""
+    values = {name: row[name] for name in VERSION_COLUMNS}
+    for name in ("schema", "stats"):
+        values[name] = json.loads(values[name]) if values[name] else None
+    return DatasetVersion(**values)
 
 
 def check_dataset_name(name: str) -> str:

@@ -2,7 +2,7 @@
 
 Three steps, so that re-adding unchanged data stops before touching the store::
 
-    scan(path)                          -> files with their stat keys (one stat each)
+    scan(path)                          -> files with their stat keys (one stat each); their signature()
     ingest_files(files, cache, blobs)   -> {relative path: (digest, size)}, reading only what the stat cache misses
     store_files(blobs, files, manifest) -> objects uploaded once (an object already stored is not sent again)
 
@@ -44,6 +44,8 @@ __all__ = [
     "manifest_digest",
     "parse_manifest",
     "scan",
+    "settled",
+    "signature",
     "store_files",
 ]
 
@@ -98,6 +100,21 @@ def scan(path: Path) -> tuple[str, list[LocalFile]]:
         raise InvalidInput(f"{str(path)!r} holds no files; a dataset version needs at least one", field="path")
     files.sort(key=lambda f: f.rel)
     return "dir", files
+
+
+def signature(kind: str, files: Sequence[LocalFile]) -> str:
+    """A digest of the snapshot's kind and every file's relative path and stat key (inode, size, mtime): while it
+    stays the same, so does the content, by the stat cache's rule (see :func:`settled`)."""
+    hasher = blake3.blake3(kind.encode())
+    hasher.update("\0".join([f"{f.rel}\0{f.key[0]:x}\0{f.key[1]:x}\0{f.key[2]:x}" for f in files]).encode())
+    return str(hasher.hexdigest())
+
+
+def settled(files: Sequence[LocalFile], since_ns: int) -> bool:
+    """Whether every file was last modified long enough before ``since_ns`` (a time before the files were stated)
+    for its stat key to vouch for its content: a later write would change the mtime (:func:`racy_window_ns`)."""
+    windows = {dev: racy_window_ns(dev) for dev in {f.dev for f in files}}
+    return all(since_ns - f.key[2] > windows[f.dev] for f in files)
 
 
 def _walk(root: str) -> Iterator[LocalFile]:

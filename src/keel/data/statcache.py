@@ -4,6 +4,10 @@ Like DVC's state db, it lets re-adding unchanged data cost one ``stat`` per file
 machine-local cache, not metadata (paths mean nothing on another machine, and a shared PostgreSQL must not hold
 them), so it lives in a small SQLite file in the Keel home, opened with the standard library.
 
+It also remembers, per snapshot root, the manifest digest of a whole file tree under a *signature* of every file's
+relative path and stat key (:func:`keel.data.snapshot.signature`): a re-add whose scan gives the same signature
+knows its manifest digest without one lookup per file.
+
 A digest is cached only if the file's mtime was older, when reading began, than the timestamp granularity of its
 filesystem: a later write in the same clock tick would leave the mtime unchanged. That window is 100 ms on a local
 Linux filesystem (stamped from the kernel's coarse clock, a few ms per tick) and two seconds anywhere else (network
@@ -33,6 +37,7 @@ _LOCAL_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "zfs", "
 _BATCH = 500
 _SCHEMA = "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, " \
           "digest TEXT NOT NULL)"
+_TREE_SCHEMA = "CREATE TABLE IF NOT EXISTS tree (path TEXT PRIMARY KEY, signature TEXT NOT NULL, digest TEXT NOT NULL)"
 
 
 def stat_key(st: os.stat_result) -> StatKey:
@@ -71,6 +76,7 @@ class StatCache:
             try:
                 with conn:
                     conn.execute(_SCHEMA)
+                    conn.execute(_TREE_SCHEMA)
                     yield conn
             finally:
                 conn.close()
@@ -120,3 +126,15 @@ class StatCache:
         if rows:
             with self._connect() as conn:
                 conn.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?)", rows)
+
+    def tree_digest(self, root: str, signature: str) -> str | None:
+        """The manifest digest remembered for the tree at ``root`` if it was stored with this ``signature``."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT digest FROM tree WHERE path = ? AND signature = ?", (root, signature)).fetchone()
+        return str(row[0]) if row else None
+
+    def store_tree(self, root: str, signature: str, digest: str) -> None:
+        """Remember the manifest digest of the tree at ``root`` (only for trees whose every file is settled: see
+        :func:`keel.data.snapshot.settled`)."""
+        with self._connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO tree VALUES (?, ?, ?)", (root, signature, digest))

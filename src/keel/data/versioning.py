@@ -8,42 +8,67 @@ Adding unchanged data returns the existing version after one ``stat`` per file (
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.artifacts import BlobStore, check_path, hash_bytes
 from keel.config import current_project, current_user, get_settings
 from keel.data import snapshot
-from keel.data.entities import DatasetVersion, check_dataset_name, parse_ref
+from keel.data.entities import VERSION_COLUMNS, DatasetVersion, check_dataset_name, parse_ref, version_from_row
 from keel.data.pointer import is_pointer, read_pointer, write_pointer
 from keel.data.statcache import StatCache, stat_key
-from keel.data.versions_sql import SqlDatasetStore
 from keel.errors import CorruptArtifact, InvalidInput
-from keel.store import Database, open_database
+from keel.store import open_database
+from keel.store.sqlite_reader import read_sqlite
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from keel.data.versions_sql import SqlDatasetStore
+    from keel.store import Database
 
 __all__ = ["DatasetVersion", "add", "checkout", "get_version", "load", "record_validation", "validation_reports",
            "versions"]
 
 
-@dataclass(frozen=True)
+_LATEST = (f"SELECT {', '.join(VERSION_COLUMNS)} FROM dataset_versions WHERE project = ? AND name = ? "
+           "ORDER BY number DESC LIMIT 1")
+
+
 class _Local:
-    store: SqlDatasetStore
-    blobs: BlobStore
-    cache: StatCache
+    """The local store's parts; the metadata database opens on first use (see :meth:`latest`)."""
+
+    def __init__(self) -> None:
+        settings = get_settings()  # what get_backend() would hold, without loading the tracking SDK
+        if settings.is_remote:
+            raise InvalidInput("dataset versioning works on the local store for now; unset KEEL_TRACKING_URI",
+                               field="tracking_uri")
+        self.project = current_project()
+        self.blobs = BlobStore(settings.resolved_artifact_root)
+        self.cache = StatCache(settings.home / "state" / "data_stat.db")
+
+    @cached_property
+    def store(self) -> SqlDatasetStore:
+        from keel.data.versions_sql import SqlDatasetStore
+
+        return SqlDatasetStore(_database(), self.project)
+
+    def latest(self, name: str) -> DatasetVersion | None:
+        """The newest version of ``name``: on an embedded database at the head revision, read with the standard
+        library, so that a no-op re-add never loads SQLAlchemy."""
+        settings = get_settings()
+        rows = read_sqlite(settings.resolved_db_url, _LATEST, (self.project, name),
+                           busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        if rows is None:
+            return self.store.latest(name)
+        return version_from_row(dict(zip(VERSION_COLUMNS, rows[0], strict=True))) if rows else None
 
 
 def _local() -> _Local:
-    settings = get_settings()  # what get_backend() would hold, without loading the tracking SDK
-    if settings.is_remote:
-        raise InvalidInput("dataset versioning works on the local store for now; unset KEEL_TRACKING_URI",
-                           field="tracking_uri")
-    return _Local(SqlDatasetStore(_database(), current_project()),
-                  BlobStore(settings.resolved_artifact_root), StatCache(settings.home / "state" / "data_stat.db"))
+    return _Local()
 
 
 def add(path: str | Path, name: str, message: str = "", *, author: str | None = None,
@@ -61,12 +86,21 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
     if query is not None or (isinstance(path, str) and is_remote_source(path)):
         return add_source(str(path), name, message, query=query, author=author)
     local, data = _local(), Path(path)
+    scanned_from = time.time_ns()
     kind, files = snapshot.scan(data)
+    tree, tree_signature = str(data.absolute()), snapshot.signature(kind, files)
+    known = local.cache.tree_digest(tree, tree_signature)
+    latest = local.latest(name) if known else None
+    if latest is not None and latest.manifest_digest == known:  # unchanged since the last add: one stat per file
+        write_pointer(data, latest)
+        return latest
     with local.blobs.storage.deferred_sync():  # every object written here is durable before the row commits
         manifest, stored = snapshot.ingest_files(files, local.cache, local.blobs, progress)
         body = snapshot.manifest_bytes(kind, manifest)
         digest = hash_bytes(body)
-        latest = local.store.latest(name)
+        if snapshot.settled(files, scanned_from):
+            local.cache.store_tree(tree, tree_signature, digest)
+        latest = local.latest(name)
         if latest is not None and latest.manifest_digest == digest:
             write_pointer(data, latest)
             return latest
@@ -195,6 +229,8 @@ def link_run(version: DatasetVersion, run_id: str) -> None:
     """Record that run ``run_id`` consumed ``version`` (a lineage edge); a no-op against a remote server."""
     settings = get_settings()
     if not settings.is_remote:
+        from keel.data.versions_sql import SqlDatasetStore
+
         SqlDatasetStore(_database(), current_project()).link_run(version, run_id)
 
 

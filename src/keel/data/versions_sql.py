@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from keel.data.entities import DatasetVersion
+from keel.data.entities import DatasetVersion, version_from_row
 from keel.errors import Conflict, InvalidInput, NotFound
 from keel.pipelines.schedules_sql import record_event
 from keel.store import Database
@@ -25,11 +25,7 @@ _DV = dataset_versions.c
 
 
 def _row_to_version(row: Row[Any]) -> DatasetVersion:
-    m = row._mapping
-    return DatasetVersion(
-        m["id"], m["name"], m["number"], m["parent_id"], m["message"], m["author"], m["created_at"], m["kind"],
-        m["path"], m["source"], m["manifest_digest"], m["file_count"], m["size_bytes"], m["row_count"],
-        json.loads(m["schema"]) if m["schema"] else None, json.loads(m["stats"]) if m["stats"] else None)
+    return version_from_row(row._mapping)
 
 
 class SqlDatasetStore:
