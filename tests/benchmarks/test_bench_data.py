@@ -92,3 +92,17 @@ def test_small_files_are_distinct_and_spread_over_folders(tmp_path: Path) -> Non
     assert len(files) == 1_500 and len({f.parent for f in files}) == 2
     assert len({f.read_bytes() for f in files}) == 1_500  # no two alike: dedup cannot shortcut the benchmark
     assert all(1024 <= f.stat().st_size < 4096 for f in files)
+
+
+def test_p8_rounds_take_turns_and_report_each_sides_median(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    order: list[str] = []
+    keel_times = iter([(3.0, 0.3), (1.0, 0.1), (2.0, 0.2)] * 2)
+    dvc_times = iter([(9.0, 2.0), (7.0, 1.0), (8.0, 3.0)] * 2)
+    monkeypatch.setattr(bench_data, "_keel_add", lambda *a: order.append("keel") or next(keel_times))
+    monkeypatch.setattr(bench_data, "_dvc_add", lambda *a: order.append("dvc") or next(dvc_times))
+    rows = bench_data.bench_add(tmp_path, bench_data.Sizes(1, 5, 10, 10, 1, 3), "dvc")
+    assert order == ["keel", "dvc", "dvc", "keel", "keel", "dvc"] * 2  # each shape: the sides take turns
+    for row in rows:
+        assert (row["keel_add_s"], row["keel_readd_s"], row["dvc_add_s"], row["dvc_readd_s"]) == (2.0, 0.2, 8.0, 3.0)
+        assert row["keel_runs"] == [3.0, 1.0, 2.0] and row["dvc_readd_runs"] == [2.0, 1.0, 3.0]
+    assert list(tmp_path.iterdir()) == []  # every round's data is deleted
