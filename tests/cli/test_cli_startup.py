@@ -32,7 +32,7 @@ def test_keel_version_and_help_load_no_data_stack() -> None:
 
 
 def test_importing_versioning_loads_no_table_libraries() -> None:
-    assert _loaded_after("import keel.data.versioning") <= {"sqlalchemy"}
+    assert _loaded_after("import keel.data.versioning") == set()  # SQLAlchemy too loads only when needed
 
 
 def test_adding_unchanged_data_loads_no_table_libraries(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_adding_unchanged_data_loads_no_table_libraries(tmp_path: Path) -> None:
     first = _loaded_after(add, env)
     assert {"pandas", "pyarrow"} <= first  # a new table version computes its statistics
     again = _loaded_after(add, env)
-    assert again.isdisjoint({"pandas", "pyarrow", "duckdb", "polars"})
+    assert again == set()  # not even SQLAlchemy: the latest version is read with the standard library
 
 
 @pytest.mark.parametrize("command", ["diff", "validate", "profile", "add", "versions", "show", "checkout", "push",
@@ -56,3 +56,22 @@ def test_data_commands_still_resolve_their_options(command: str) -> None:
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout
+
+
+def test_a_command_line_builds_only_the_group_it_names() -> None:
+    code = ("import sys\nfrom keel.cli import main\ntry:\n    main(['data', 'versions', '--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "import json\nprint(json.dumps([m for m in sys.modules if m.startswith('keel.cli.')]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "keel.cli.data" in loaded and loaded.isdisjoint({"keel.cli.models", "keel.cli.serve", "keel.cli.audit"})
+
+
+def test_the_whole_cli_still_lists_every_group_and_command() -> None:
+    from keel.cli import app
+    from keel.cli.main import _COMMANDS, _GROUPS
+
+    assert {g.name for g in app.registered_groups} == set(_GROUPS)
+    assert {c.name for c in app.registered_commands} == set(_COMMANDS) | {"version"}
+    models = next(g.typer_instance for g in app.registered_groups if g.name == "models")
+    assert [c.name for c in models.registered_commands].count("approve") == 1  # attached once, however often built
