@@ -4,11 +4,13 @@
 wrote, so what lands under ``objects/ab/cdef…`` always hashes to its name:
 
 * a small file (below :data:`BIG_FILE`) is read once into memory, hashed, and written from that same buffer;
-* a big file is copied in the kernel (``copy_file_range``, no trip through Python) into a temp object while the
-  copy, already written, is hashed behind it from a memory map; writeback of each copied chunk starts at once, so
-  the final ``fdatasync`` waits for little.
+* a big file is read into a few reused, page-aligned buffers; each is hashed while it is written to the temp object
+  with ``O_DIRECT`` and the next one is read. The object's bytes take no page cache (fresh cache is slow to allocate
+  where freed memory goes back to a VM's host) and are on disk once written, so the final ``fdatasync`` waits for
+  little. Where ``O_DIRECT`` is missing or refused, the file is copied in the kernel instead (``copy_file_range``)
+  and the copy hashed from a memory map behind it, each copied chunk's writeback started at once.
 
-Either way the object appears by ``os.replace`` from a temp name (all or nothing), and it is made durable before
+In every case the object appears by ``os.replace`` from a temp name (all or nothing), and it is made durable before
 :meth:`~keel.artifacts.storage.FsspecStorage.deferred_sync` returns: big objects are synced on their own (a global
 ``sync`` would also flush the caller's own freshly written source files), small ones by the one ``sync`` at the end.
 A source that changes size while it is read raises :class:`~keel.errors.Conflict`; :meth:`LocalObjects.put_file`
@@ -23,7 +25,7 @@ import itertools
 import mmap
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
@@ -33,8 +35,13 @@ from keel.errors import Conflict
 __all__ = ["BIG_FILE", "LocalObjects"]
 
 BIG_FILE = 8 << 20
-"""Files at least this big are copied in the kernel and hashed from a memory map; smaller ones go through memory."""
+"""Files at least this big are streamed through aligned buffers with O_DIRECT (or copied in the kernel); smaller
+ones are read into memory at once."""
 
+_DIRECT_CHUNK = 16 << 20  # O_DIRECT pipeline step, a multiple of _ALIGN; up to three buffers this size per file
+_ALIGN = 4096  # O_DIRECT needs buffer address, file offset and length aligned to the device's blocks
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)  # 0: no such flag here (macOS, ...), always copy in the kernel
+_NO_DIRECT = {errno.EINVAL, errno.EOPNOTSUPP}  # how a filesystem refuses O_DIRECT (at open or at the first write)
 _CHUNK = 64 << 20  # copy/hash pipeline step: big enough for multithreaded hashing, small enough to overlap
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, errno.ETXTBSY}
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -107,8 +114,8 @@ class LocalObjects:
                 self._ensure_dir(parent)
             fd = os.open(tmp, _WRITE, 0o666)
             try:
-                if os.write(fd, data) < len(data):
-                    _write_rest(fd, data)
+                if (written := os.write(fd, data)) < len(data):  # the rest from where the short write stopped
+                    _pwrite_all(fd, data, written, len(data), written)
                 sync_now = self.storage.sync_now(len(data))
                 if sync_now:
                     os.fsync(fd)
@@ -128,14 +135,16 @@ class LocalObjects:
         os.makedirs(parent, exist_ok=True)
         self._dirs.add(parent)
 
-    # -- big files: kernel copy into a temp object, hashed from a memory map as the copy proceeds ------------
+    # -- big files: read into aligned buffers, hashed, written with O_DIRECT (else a kernel copy) ------------
 
     def _copy_big(self, src_fd: int, size: int, src: str) -> tuple[str, int]:
         with self.storage.mapped_errors("objects"):
             self._ensure_dir(self.objects)
             tmp = f"{self.objects}/{self._tmp}{next(self._serial)}"
             try:
-                digest = self._copy_hashed(src_fd, tmp, size, src)
+                digest = _direct_hashed(src_fd, tmp, size, src) if _O_DIRECT else None
+                if digest is None:  # no O_DIRECT on this system or filesystem
+                    digest = self._copy_hashed(src_fd, tmp, size, src)
                 final = self.path(digest)
                 if os.access(final, os.F_OK):
                     os.unlink(tmp)
@@ -174,11 +183,77 @@ class LocalObjects:
         return str(hasher.hexdigest())
 
 
-def _write_rest(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+def _direct_hashed(src_fd: int, tmp: str, size: int, src: str) -> str | None:
+    """Digest of ``size`` bytes of ``src_fd`` written to the new file ``tmp`` with O_DIRECT and synced; None (and no
+    ``tmp``) if the filesystem refuses O_DIRECT. Reading the next step and writing this one overlap its hash."""
+    try:
+        fd = os.open(tmp, _WRITE | _O_DIRECT, 0o666)
+    except OSError as exc:
+        if exc.errno not in _NO_DIRECT:
+            raise
+        _discard(tmp)  # the file may be created before the flag is refused
+        return None
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    step = min(_DIRECT_CHUNK, -(-size // _ALIGN) * _ALIGN)
+    steps = [(off, min(step, size - off)) for off in range(0, size, step)]
+    bufs: list[mmap.mmap] = []
+    writes: list[Future[None]] = []
+    reader, writer = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
+    try:
+        bufs += [mmap.mmap(-1, step) for _ in range(min(3, len(steps)))]  # anonymous maps are page aligned
+        reading = reader.submit(_read_into, src_fd, bufs[0], *steps[0], src)
+        for i, (off, count) in enumerate(steps):
+            reading.result()
+            if i + 1 < len(steps):
+                if i + 1 >= len(bufs):  # the buffer to read into next is free once its last write is done
+                    writes[i + 1 - len(bufs)].result()
+                reading = reader.submit(_read_into, src_fd, bufs[(i + 1) % len(bufs)], *steps[i + 1], src)
+            buf, aligned = bufs[i % len(bufs)], count - count % _ALIGN
+            writes.append(writer.submit(_pwrite_all, fd, buf, 0, aligned, off))
+            with memoryview(buf) as view, view[:count] as chunk:
+                hasher.update(chunk)
+        for write in writes:
+            write.result()
+        if aligned < count:  # the unaligned end of the file goes through the page cache
+            tail_fd = os.open(tmp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                _pwrite_all(tail_fd, buf, aligned, count, off + aligned)
+            finally:
+                os.close(tail_fd)
+        os.fdatasync(fd)  # syncs the file, whichever fd wrote: the tail, its size and extents (the rest is on disk)
+        return str(hasher.hexdigest())
+    except OSError as exc:  # the first write refused: this filesystem takes O_DIRECT at open but not in writes
+        if exc.errno not in _NO_DIRECT or not writes or writes[0].exception() is not exc:
+            raise
+        _discard(tmp)
+        return None
+    finally:
+        reader.shutdown(cancel_futures=True)  # waits for a read or write under way: the buffers are free after
+        writer.shutdown(cancel_futures=True)
+        for mapped in bufs:
+            mapped.close()
+        os.close(fd)
+
+
+def _read_into(fd: int, buf: mmap.mmap, offset: int, count: int, src: str) -> None:
+    """Fill ``buf[:count]`` from ``offset`` of ``fd``; Conflict if the file ends before."""
     done = 0
-    while done < len(data):
-        done += os.write(fd, view[done:])
+    with memoryview(buf) as view:  # views released even on an error, else the buffer could not be closed
+        while done < count:
+            with view[done:count] as part:
+                got = os.preadv(fd, [part], offset + done)
+            if got == 0:
+                raise Conflict(f"{src!r} shrank while it was being stored; add it again once nothing writes to it")
+            done += got
+
+
+def _pwrite_all(fd: int, buf: mmap.mmap | bytes, start: int, end: int, offset: int) -> None:
+    """Write ``buf[start:end]`` at ``offset`` of ``fd``."""
+    with memoryview(buf) as view:  # released even on an error, as in _read_into
+        while start < end:
+            with view[start:end] as part:
+                done = os.pwrite(fd, part, offset)
+            start, offset = start + done, offset + done
 
 
 def _discard(path: str) -> None:
@@ -210,10 +285,7 @@ def _copy_range(src_fd: int, dst_fd: int, offset: int, count: int, src: str) -> 
 
 def _copy_buffered(src_fd: int, dst_fd: int, offset: int, count: int) -> int:
     data = os.pread(src_fd, min(count, 8 << 20), offset)
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(dst_fd, view, offset + len(data) - len(view))
-        view = view[written:]
+    _pwrite_all(dst_fd, data, 0, len(data), offset)
     return len(data)
 
 
