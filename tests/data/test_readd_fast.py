@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -105,3 +106,21 @@ def test_latest_read_with_the_standard_library_equals_the_store(tree: Path, keel
     source.close()
     conn.close()
     assert read_sqlite(f"sqlite:///{old}", query) is None  # not at head: the caller migrates first
+
+
+def test_metadata_opens_beside_the_copy_and_its_failure_reaches_the_caller(tree: Path, keel_home: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from keel.config import reset_settings
+    from keel.errors import InvalidInput
+
+    threads: list[str] = []
+    real = versioning._database
+    monkeypatch.setattr(versioning, "_database", lambda: threads.append(threading.current_thread().name) or real())
+    assert data.add(tree, "samples").number == 1
+    assert threads == ["keel-open-metadata"]  # opened in its own thread while the files were stored
+
+    monkeypatch.setenv("KEEL_DB_URL", "mysql://nobody@localhost/keel")
+    reset_settings()
+    (tree / "a" / "s0.txt").write_text("changed\n")
+    with pytest.raises(InvalidInput, match="KEEL_DB_URL"):
+        data.add(tree, "samples")
