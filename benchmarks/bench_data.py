@@ -193,10 +193,11 @@ def bench_add(work: Path, sizes: Sizes, dvc: str | None) -> list[dict[str, objec
               ("small", f"{sizes.small_files:,} small files (1-4 KiB)", lambda p: _make_small(p, sizes.small_files))]
     for key, label, make in shapes:
         runs: dict[str, list[dict[str, float]]] = {"keel": [], "dvc": []}
+        done: list[Path] = []
         for round_ in range(sizes.p8_repeat):
             sides = ["keel", "dvc"] if dvc else ["keel"]
             for side in sides if round_ % 2 == 0 else sides[::-1]:
-                folder = work / f"{key}-{side}"
+                folder = work / f"{key}-{side}-{round_}"
                 folder.mkdir()
                 target = folder / ("data.bin" if key == "big" else "samples")
                 log(f"P8 {label}, round {round_ + 1}/{sizes.p8_repeat}: generating for {side} ...")
@@ -210,7 +211,14 @@ def bench_add(work: Path, sizes: Sizes, dvc: str | None) -> list[dict[str, objec
                     assert dvc is not None
                     add, readd = _dvc_add(target, dvc)
                     runs["dvc"].append({"total_s": add, "readd_s": readd})
-                shutil.rmtree(folder)
+                if key == "big":
+                    shutil.rmtree(folder)  # a few inodes, many bytes: the disk needs the room back
+                else:
+                    done.append(folder)  # see below
+        # Deleting 100,000 files slows the next inode allocations on ext4 for minutes (it skips recently freed
+        # inodes one by one), which would land on the next side's timing: small files go once the shape is done.
+        for folder in done:
+            shutil.rmtree(folder)
         keel = median_run(runs["keel"])
         row: dict[str, object] = {"shape": label, "keel_add_s": keel["total_s"], "keel_readd_s": keel["readd_s"],
                                   "stat_s": keel["stat_s"], "keel_runs": keel["runs"],
