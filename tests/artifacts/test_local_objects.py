@@ -339,3 +339,50 @@ def test_short_write_of_a_small_object_is_completed(store: BlobStore, local: Loc
     src.write_bytes(payload)
     digest, _, _ = local.put_file(src)
     assert Path(local.path(digest)).read_bytes() == payload
+
+
+def test_objects_in_folders_this_writer_created_are_known_without_a_lookup(
+        store: BlobStore, local: LocalObjects, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = []
+    for i in range(40):  # enough to land several objects in one fan-out folder
+        sources.append(tmp_path / f"s{i}.bin")
+        sources[-1].write_bytes(b"sample %d" % (i % 20))  # each content twice
+    lookups: list[str] = []
+    real_access = os.access
+    monkeypatch.setattr(lo_module.os, "access", lambda p, m: lookups.append(str(p)) or real_access(p, m))
+    digests = [local.put_file(src)[0] for src in sources]
+    assert len(set(digests)) == 20 and len(list(store.digests())) == 20
+    folders = {d[:2] for d in digests}
+    assert len(lookups) <= len(folders)  # one lookup at most per folder: the one before the folder existed
+    assert all(local.exists(d) for d in digests)
+    assert [store.get_bytes(d) for d in digests] == [src.read_bytes() for src in sources]
+
+
+def test_another_writers_object_in_a_fresh_folder_is_rewritten_harmlessly(
+        store: BlobStore, local: LocalObjects, tmp_path: Path) -> None:
+    first = tmp_path / "first.bin"
+    first.write_bytes(b"first")
+    digest = local.put_file(first)[0]
+    other = BlobStore(tmp_path / "store").local
+    assert other is not None
+    twin = Path(local.path(digest)).parent  # find bytes whose object lands in the same fresh folder
+    payload = next(p for i in range(100_000) if blake3.blake3(p := b"x%d" % i).hexdigest().startswith(twin.name))
+    (tmp_path / "theirs.bin").write_bytes(payload)
+    theirs = other.put_file(tmp_path / "theirs.bin")[0]
+    assert other.exists(theirs) and not local.exists(theirs)  # not seen by this writer: a false "missing" only
+    assert local.put_file(tmp_path / "theirs.bin")[0] == theirs and local.exists(theirs)
+    assert store.get_bytes(theirs) == payload and _files(tmp_path / "store").count(
+        f"objects/{theirs[:2]}/{theirs[2:]}") == 1
+
+
+def test_a_folder_made_by_someone_else_is_looked_up(store: BlobStore, local: LocalObjects, tmp_path: Path) -> None:
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"made before")
+    digest = blake3.blake3(b"made before").hexdigest()
+    folder = tmp_path / "store" / "objects" / digest[:2]
+    folder.mkdir(parents=True)
+    (folder / digest[2:]).write_bytes(b"made before")  # stored by an earlier process
+    fresh = BlobStore(tmp_path / "store").local
+    assert fresh is not None and fresh.exists(digest)
+    before = (folder / digest[2:]).stat().st_ino
+    assert fresh.put_file(src)[0] == digest and (folder / digest[2:]).stat().st_ino == before  # not rewritten

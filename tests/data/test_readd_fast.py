@@ -124,3 +124,21 @@ def test_metadata_opens_beside_the_copy_and_its_failure_reaches_the_caller(tree:
     (tree / "a" / "s0.txt").write_text("changed\n")
     with pytest.raises(InvalidInput, match="KEEL_DB_URL"):
         data.add(tree, "samples")
+
+
+def test_files_are_stored_without_gc_pauses_and_gc_comes_back(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    seen: list[bool] = []
+    real = snapshot.ingest_files
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        raise OSError("disk gone")  # the collector must come back on errors too
+
+    monkeypatch.setattr(snapshot, "ingest_files", spy)
+    with pytest.raises(OSError):
+        data.add(tree, "samples")
+    assert seen == [False] and gc.isenabled()
+    monkeypatch.setattr(snapshot, "ingest_files", real)
+    assert data.add(tree, "samples").number == 1 and gc.isenabled()
