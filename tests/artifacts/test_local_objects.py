@@ -77,6 +77,18 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def _store_random(store: BlobStore, local: LocalObjects, tmp_path: Path, size: int) -> str:
+    """Store ``size`` random bytes from a file; check digest, size, bytes, and that nothing else is left."""
+    src = tmp_path / "big.bin"
+    payload = os.urandom(size)
+    src.write_bytes(payload)
+    digest, stored_size, _ = local.put_file(src)
+    assert digest == blake3.blake3(payload).hexdigest() and stored_size == size
+    assert Path(local.path(digest)).read_bytes() == payload and store.get_bytes(digest) == payload
+    assert _files(tmp_path / "store") == [f"objects/{digest[:2]}/{digest[2:]}"]  # no temp file left
+    return digest
+
+
 @pytest.mark.parametrize("size", [0, 1, 5000, 20_011])
 def test_put_file_stores_the_bytes_under_their_digest(
     store: BlobStore, local: LocalObjects, tmp_path: Path, small_big: None, size: int
@@ -162,24 +174,13 @@ def test_file_growing_while_read_is_a_conflict(local: LocalObjects, tmp_path: Pa
                          ids=["steps_and_tail", "block_multiple", "step_multiple", "one_byte_tail", "short_tail"])
 def test_big_file_with_o_direct_round_trips(store: BlobStore, local: LocalObjects, tmp_path: Path, small_big: None,
                                            direct_io: None, kernel_copies: list[int], size: int) -> None:
-    src = tmp_path / "big.bin"
-    payload = os.urandom(size)
-    src.write_bytes(payload)
-    digest, stored_size, _ = local.put_file(src)
-    assert digest == blake3.blake3(payload).hexdigest() and stored_size == size
-    assert Path(local.path(digest)).read_bytes() == payload and store.get_bytes(digest) == payload
-    assert _files(tmp_path / "store") == [f"objects/{digest[:2]}/{digest[2:]}"]
+    _store_random(store, local, tmp_path, size)
     assert kernel_copies == []  # stored with O_DIRECT, not by the fallback
 
 
 def test_big_file_with_default_steps_round_trips(store: BlobStore, local: LocalObjects, tmp_path: Path,
                                                  direct_io: None, kernel_copies: list[int]) -> None:
-    size = 2 * lo_module._DIRECT_CHUNK + lo_module.BIG_FILE // 2 + 123  # three full-size buffers, a tail
-    payload = os.urandom(size)
-    (tmp_path / "big.bin").write_bytes(payload)
-    digest, stored_size, _ = local.put_file(tmp_path / "big.bin")
-    assert digest == blake3.blake3(payload).hexdigest() and stored_size == size
-    assert Path(local.path(digest)).read_bytes() == payload
+    _store_random(store, local, tmp_path, 2 * lo_module._DIRECT_CHUNK + lo_module.BIG_FILE // 2 + 123)  # a tail
     assert kernel_copies == []
 
 
@@ -195,11 +196,7 @@ def test_o_direct_refused_at_open_falls_back(store: BlobStore, local: LocalObjec
         return real_open(path, flags, mode)
 
     monkeypatch.setattr(lo_module.os, "open", no_direct)
-    src = tmp_path / "big.bin"
-    src.write_bytes(os.urandom(3 * 8192 + 5))
-    digest, _, _ = local.put_file(src)
-    assert store.get_bytes(digest) == src.read_bytes()
-    assert _files(tmp_path / "store") == [f"objects/{digest[:2]}/{digest[2:]}"]
+    _store_random(store, local, tmp_path, 3 * 8192 + 5)
     assert kernel_copies == [3 * 8192 + 5] or not getattr(os, "O_DIRECT", 0)
 
 
@@ -214,11 +211,7 @@ def test_o_direct_refused_at_first_write_falls_back(store: BlobStore, local: Loc
         return real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(lo_module.os, "pwrite", no_direct)
-    src = tmp_path / "big.bin"
-    src.write_bytes(os.urandom(5 * 8192 + 77))
-    digest, _, _ = local.put_file(src)
-    assert store.get_bytes(digest) == src.read_bytes()
-    assert _files(tmp_path / "store") == [f"objects/{digest[:2]}/{digest[2:]}"]
+    _store_random(store, local, tmp_path, 5 * 8192 + 77)
     assert kernel_copies == [5 * 8192 + 77]
 
 
