@@ -3,6 +3,7 @@
 Layout under the store's root (git style)::
 
     objects/ab/cdef0123...      the object whose BLAKE3 hex digest is "abcdef0123..."
+    packs/<stem>.pack, .idx     on a local root, the small objects of a bulk add (see keel.artifacts.packs)
 
 An object is written to a temp name beside its final name and renamed into place, so a reader sees the whole
 object or nothing. Every read re-hashes what it got: a flipped byte raises
@@ -135,15 +136,42 @@ class BlobStore:
     def size(self, digest: str) -> int:
         """Size in bytes of the stored object."""
         with self._not_found(digest):
-            return self.storage.size(self.object_path(digest))
+            try:
+                return self.storage.size(self.object_path(digest))
+            except NotFound:
+                entry = self.local.packed(digest) if self.local is not None else None
+                if entry is None:
+                    raise
+                return entry.size
 
     def get_bytes(self, digest: str) -> bytes:
         """The object's content, verified against its digest (CorruptArtifact if it does not match)."""
         digest = check_digest(digest)
         with self._not_found(digest):
-            data = self.storage.read_bytes(self.object_path(digest))
+            data = self._unpacked(digest)
+            if data is None:
+                data = self.storage.read_bytes(self.object_path(digest))
         _check_match(digest, hash_bytes(data), self.url)
         return data
+
+    def readable_path(self, digest: str) -> str:
+        """The object as a file an engine (DuckDB, Arrow) can read in place: a local path, else the store's own
+        path (read through :attr:`storage`'s filesystem). A packed object is first unpacked to its loose place."""
+        digest = check_digest(digest)
+        path = self.storage.full(self.object_path(digest))
+        data = self._unpacked(digest)
+        if data is not None:
+            _check_match(digest, hash_bytes(data), self.url)
+            self.storage.write_atomic(self.object_path(digest), [data])
+        return path
+
+    def _unpacked(self, digest: str) -> bytes | None:
+        """The bytes of a packed object that has no loose copy (unverified), else None."""
+        if self.local is None or os.access(self.local.path(digest), os.F_OK):
+            return None
+        with self.storage.mapped_errors("packs"):
+            entry = self.local.packed(digest)
+            return None if entry is None else self.local.packs.read(entry)
 
     def iter_chunks(self, digest: str) -> Iterator[bytes]:
         """Stream the object in 1 MiB chunks; raises CorruptArtifact after the last chunk if the hash differs.
@@ -153,7 +181,10 @@ class BlobStore:
         digest = check_digest(digest)
         hasher = blake3.blake3()
         with self._not_found(digest):
-            for chunk in self.storage.iter_chunks(self.object_path(digest), CHUNK_SIZE):
+            packed = self._unpacked(digest)
+            chunks = [packed] if packed is not None else self.storage.iter_chunks(self.object_path(digest),
+                                                                                 CHUNK_SIZE)
+            for chunk in chunks:
                 hasher.update(chunk)
                 yield chunk
         _check_match(digest, str(hasher.hexdigest()), self.url)
@@ -184,11 +215,16 @@ class BlobStore:
             pass
 
     def digests(self) -> Iterator[str]:
-        """Every digest stored here (for counting, fsck and garbage collection)."""
+        """Every digest stored here, loose or packed, once each (for counting, fsck and garbage collection)."""
+        loose = set()
         for rel in self.storage.find("objects"):
             digest = rel.replace("/", "")
             if _DIGEST.fullmatch(digest):
+                loose.add(digest)
                 yield digest
+        if self.local is not None:
+            with self.storage.mapped_errors("packs"):
+                yield from (d for d in self.local.packs.digests() if d not in loose)
 
     @contextlib.contextmanager
     def _not_found(self, digest: str) -> Iterator[None]:

@@ -10,6 +10,9 @@ wrote, so what lands under ``objects/ab/cdef…`` always hashes to its name:
   little. Where ``O_DIRECT`` is missing or refused, the file is copied in the kernel instead (``copy_file_range``)
   and the copy hashed from a memory map behind it, each copied chunk's writeback started at once.
 
+Inside :meth:`LocalObjects.bulk` (an add of many files), objects below :data:`PACK_OBJECT` go into one pack file
+instead of one file each (see :mod:`keel.artifacts.packs`); reads find them there when no loose object exists.
+
 In every case the object appears by ``os.replace`` from a temp name (all or nothing), and it is made durable before
 :meth:`~keel.artifacts.storage.FsspecStorage.deferred_sync` returns: big objects are synced on their own (a global
 ``sync`` would also flush the caller's own freshly written source files), small ones by the one ``sync`` at the end.
@@ -24,20 +27,27 @@ import errno
 import itertools
 import mmap
 import os
+import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
+from keel.artifacts.packs import PACK_DIR, PACK_LIMIT, PackEntry, PackIndex, PackWriter
 from keel.artifacts.storage import TEMP_PREFIX, FsspecStorage, local_error
 from keel.errors import Conflict
 
-__all__ = ["BIG_FILE", "LocalObjects"]
+__all__ = ["BIG_FILE", "PACK_OBJECT", "LocalObjects"]
 
 BIG_FILE = 8 << 20
 """Files at least this big are streamed through aligned buffers with O_DIRECT (or copied in the kernel); smaller
 ones are read into memory at once."""
 
+PACK_OBJECT = 1 << 20
+"""Inside :meth:`LocalObjects.bulk` with packing on, objects smaller than this go into a pack file."""
+
+_FANOUT = [f"{i:02x}" for i in range(256)]
 _DIRECT_CHUNK = 16 << 20  # O_DIRECT pipeline step, a multiple of _ALIGN; up to three buffers this size per file
 _ALIGN = 4096  # O_DIRECT needs buffer address, file offset and length aligned to the device's blocks
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)  # 0: no such flag here (macOS, ...), always copy in the kernel
@@ -61,19 +71,80 @@ class LocalObjects:
         self._written: set[str] = set()  # digests of the objects it stored in them
         self._tmp = f"{TEMP_PREFIX}{uuid.uuid4().hex[:16]}-"
         self._serial = itertools.count()  # next() on a count is atomic under the GIL
+        self.packs = PackIndex(os.path.join(storage.root, PACK_DIR))
+        self._bulk = False
+        self._assumed: frozenset[str] = frozenset()  # in bulk: fan-out folders missing when it began (see exists)
+        self._packing = False
+        self._packer: PackWriter | None = None
+        self._pack_lock = threading.Lock()
 
     def path(self, digest: str) -> str:
         """Absolute path of the object named ``digest`` (a checked, lower-case BLAKE3 hex digest)."""
         return f"{self.objects}/{digest[:2]}/{digest[2:]}"
 
     def exists(self, digest: str) -> bool:
-        """Whether the object is stored (one ``access``: no exception raised for the usual "no"). In a fan-out
-        folder this instance created, no ``access``: only what it wrote can be there (another writer's object
-        answers False, and is written again, harmlessly; a first add into an empty store saves 50,000 lookups)."""
+        """Whether the object is stored, loose (one ``access``: no exception raised for the usual "no") or packed.
+
+        In a fan-out folder this instance created, or (during :meth:`bulk`) one missing when the bulk began, no
+        ``access``: only what it wrote can be there (another writer's object answers False, and is written again,
+        harmlessly; a first add into an empty store saves 50,000 lookups). Outside a bulk, a miss looks for packs
+        added since the last look (one ``stat`` of their folder)."""
         final = self.path(digest)
-        if final[:-62] in self._fresh:
-            return digest in self._written
-        return os.access(final, os.F_OK)
+        folder = final[:-62]
+        if folder in self._fresh or folder in self._assumed:
+            if digest in self._written:
+                return True
+        elif os.access(final, os.F_OK):
+            return True
+        return self.packs.get(digest, refresh=not self._bulk) is not None
+
+    def packed(self, digest: str) -> PackEntry | None:
+        """Where ``digest`` is packed (looking for new packs first if it is not known), else None."""
+        return self.packs.get(digest)
+
+    @contextlib.contextmanager
+    def bulk(self, pack: bool) -> Iterator[None]:
+        """A bulk add: existence answered from one look at the store, and with ``pack``, objects below
+        :data:`PACK_OBJECT` written into pack files, which are finished (synced, then named) when the block ends
+        normally and dropped, with their objects, when it raises. Not re-entrant; ``put_file`` may be called from
+        several threads inside it."""
+        if self._bulk:
+            raise RuntimeError("LocalObjects.bulk() is already active")
+        try:
+            present = set(os.listdir(self.objects))
+        except FileNotFoundError:
+            present = set()
+        with self.storage.mapped_errors(PACK_DIR):
+            self.packs.refresh()
+        self._assumed = frozenset(f"{self.objects}/{h}/" for h in _FANOUT if h not in present)
+        self._bulk, self._packing = True, pack
+        try:
+            yield
+            self.flush()
+        except BaseException:
+            self.drop_pack()
+            raise
+        finally:
+            self._packer, self._bulk, self._packing, self._assumed = None, False, False, frozenset()
+
+    def flush(self) -> None:
+        """Finish the pack under way, if any: synced, then named (its objects are stored once this returns)."""
+        with self._pack_lock, self.storage.mapped_errors(PACK_DIR):
+            self._finish_pack()
+
+    def drop_pack(self) -> None:
+        """Drop the pack under way, if any, with its objects (they count as missing again)."""
+        with self._pack_lock:
+            if self._packer is not None:
+                self._written.difference_update(self._packer.entries)
+                self._packer.discard()
+                self._packer = None
+
+    def after_fork(self, tmp_prefix: str) -> None:
+        """In a child process forked inside :meth:`bulk`: its own temp names, its own pack, a fresh lock."""
+        self._tmp, self._serial = tmp_prefix, itertools.count()
+        self._pack_lock = threading.Lock()
+        self._packer = None
 
     def put_file(self, src: str | os.PathLike[str], size: int | None = None) -> tuple[str, int, os.stat_result]:
         """Store the local file ``src`` (unless its object exists): ``(digest, size, stat after reading)``.
@@ -109,8 +180,38 @@ class LocalObjects:
             data += _read_rest(fd)
         digest = blake3.blake3(data).hexdigest()
         if not self.exists(digest):
-            self._write_new(digest, data)
+            if self._packing and len(data) < PACK_OBJECT:
+                self._pack(digest, data)
+            else:
+                self._write_new(digest, data)
         return digest, len(data)
+
+    def _pack(self, digest: str, data: bytes) -> None:
+        """Append to this bulk's pack (under a lock: a pack is finished only once no write into it is under way)."""
+        self._pack_lock.acquire()  # no context managers: this runs once per file
+        try:
+            if digest in self._written:
+                return
+            if self._packer is not None and self._packer.size + len(data) > PACK_LIMIT:
+                self._finish_pack()
+            if self._packer is None:
+                self._packer = PackWriter(self.packs.folder, f"{self._tmp}{next(self._serial)}")
+            self._packer.add(digest, data)
+            self._written.add(digest)
+        except OSError as exc:
+            raise self.storage.error(PACK_DIR, exc) from exc
+        finally:
+            self._pack_lock.release()
+
+    def _finish_pack(self) -> None:
+        if self._packer is not None:
+            packer, self._packer = self._packer, None
+            try:
+                self.packs.add(*packer.finish())
+            except BaseException:
+                self._written.difference_update(packer.entries)
+                packer.discard()
+                raise
 
     def _write_new(self, digest: str, data: bytes) -> None:
         final = self.path(digest)

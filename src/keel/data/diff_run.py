@@ -50,6 +50,6 @@ def _dataset(blobs: BlobStore, version: DatasetVersion, manifest: snapshot.Manif
     for digest in digests:
         blobs.verify(digest)
     storage = blobs.storage
-    paths = [storage.full(blobs.object_path(d)) for d in digests]
+    paths = [blobs.readable_path(d) for d in digests]
     fs = None if storage.is_local else pafs.PyFileSystem(pafs.FSSpecHandler(storage.fs))
     return pads.dataset(paths, format=_file_format(fmt), filesystem=fs)

@@ -8,7 +8,8 @@ Three steps, so that re-adding unchanged data stops before touching the store::
 
 On a local store, :func:`ingest_files` stores each file it reads in the same pass (see
 :mod:`keel.artifacts.local_objects`: the object is named by the digest of the bytes written), so a first add reads
-every file once. On any other store it only hashes (big files with BLAKE3's multithreaded mode over a memory map),
+every file once; with many small files, their objects go into one pack file (:mod:`keel.artifacts.packs`).
+On any other store it only hashes (big files with BLAKE3's multithreaded mode over a memory map),
 and :func:`store_files` streams the objects up, re-hashing what it sends. Small files are handled by a thread pool
 in batches. Pointer files (``*.keel.yaml``) inside a directory are not part of its snapshot.
 """
@@ -19,7 +20,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -27,8 +28,9 @@ from typing import NamedTuple
 import blake3
 
 from keel.artifacts import CHUNK_SIZE, BlobStore, hash_bytes
-from keel.artifacts.local_objects import BIG_FILE
+from keel.artifacts.local_objects import BIG_FILE, PACK_OBJECT, LocalObjects
 from keel.artifacts.storage import local_errors
+from keel.data.child_reader import FORK_MIN, ChildReader, can_fork
 from keel.data.statcache import StatCache, StatKey, racy_window_ns, stat_key
 from keel.errors import Conflict, InvalidInput, NotFound
 
@@ -52,6 +54,7 @@ __all__ = [
 POINTER_SUFFIX = ".keel.yaml"
 _WORKERS = min(4, os.cpu_count() or 1)  # more threads than cores only fight over the GIL and the kernel's locks
 _BATCH = 256  # small files per thread-pool task: per-task overhead stays well below the per-file work
+_PACK_MIN = 100  # from this many small new files on, a pack file costs less than one file per object
 
 Manifest = dict[str, tuple[str, int]]
 """Relative POSIX path → (BLAKE3 digest, size in bytes)."""
@@ -138,15 +141,22 @@ def _walk(root: str) -> Iterator[LocalFile]:
 
 
 def ingest_files(files: list[LocalFile], cache: StatCache, blobs: BlobStore | None = None,
-                 progress: Progress | None = None) -> tuple[Manifest, set[str]]:
+                 progress: Progress | None = None, meanwhile: Callable[[], None] | None = None
+                 ) -> tuple[Manifest, set[str]]:
     """The manifest of ``files`` and the digests it stored: digests come from the stat cache where it still holds;
-    the other files are read once, hashed and (into a local ``blobs``) stored in the same pass, then cached."""
+    the other files are read once, hashed and (into a local ``blobs``) stored in the same pass, then cached.
+    ``meanwhile`` is called once reading has begun (after a child reader is forked: work the caller starts in a
+    thread then competes with the reading, not with the fork)."""
     root = os.path.commonpath([files[0].path, files[-1].path]) if len(files) > 1 else None
     digests = cache.lookup({f.path: f.key for f in files}, under=root)
     misses = [f for f in files if f.path not in digests]
     local = blobs.local if blobs is not None else None
     started = time.time_ns()
-    read = _read_all(misses, local.put_file if local else _hash_only, progress)
+    if local is None:
+        read = _read_all(misses, _hash_only, progress, meanwhile=meanwhile)
+    else:
+        with local.bulk(pack=sum(f.size < PACK_OBJECT for f in misses) >= _PACK_MIN):
+            read = _read_all(misses, local.put_file, progress, local, meanwhile)
     windows = {racy_window_ns(dev) for dev in {f.dev for f in misses}}
     cache.store(((p, key, digest) for p, (digest, key) in read.items()), read_from_ns=started,
                 window_ns=max(windows, default=0))
@@ -170,33 +180,56 @@ def _hash_only(path: str, _size: int) -> tuple[str, int, os.stat_result]:
         return digest, size, os.stat(path)
 
 
-def _read_all(misses: list[LocalFile], reader: _Reader, progress: Progress | None) -> dict[str, tuple[str, StatKey]]:
+def _read_all(misses: list[LocalFile], reader: _Reader, progress: Progress | None,
+              local: LocalObjects | None = None, meanwhile: Callable[[], None] | None = None
+              ) -> dict[str, tuple[str, StatKey]]:
     """``{path: (digest, stat key)}`` of each file as ``reader`` read it; Conflict if it moved since the scan
-    (the stat taken after reading must still equal the scan's: same inode, size and mtime)."""
+    (the stat taken after reading must still equal the scan's: same inode, size and mtime). With ``local`` (the
+    store ``reader`` writes to) and thousands of small files, a forked child stores most of them meanwhile (this
+    process also runs ``meanwhile``'s work)."""
     total, done = sum(f.size for f in misses), 0
     out: dict[str, tuple[str, StatKey]] = {}
     big = [f for f in misses if f.size >= BIG_FILE]
     small = [f for f in misses if f.size < BIG_FILE]
+    cut = len(small) * 2 // 5
+    child, share = None, small[cut:]
+    if local is not None and len(small) >= FORK_MIN and can_fork():
+        child, small = ChildReader(local, [(f.path, f.size) for f in share]), small[:cut]
+    if meanwhile is not None:
+        meanwhile()
     batches = [[f] for f in big] + [small[i:i + _BATCH] for i in range(0, len(small), _BATCH)]
-    workers = min(_WORKERS, len(batches)) or 1
+    workers = 1 if child else min(_WORKERS, len(batches)) or 1  # beside a child, a 2nd thread only costs
     pool = ThreadPoolExecutor(workers)
     try:
         for batch, results in zip(batches, pool.map(lambda b: _read_batch(b, reader), batches), strict=True):
-            for f, (digest, size, after) in zip(batch, results, strict=True):
-                if stat_key(after) != f.key or size != f.size:
-                    raise Conflict(f"{f.path!r} changed while it was being added; add it again once nothing "
-                                   "writes to it")
-                out[f.path] = (digest, f.key)
-                done += size
+            done += _take(batch, results, out)
+            if progress:
+                progress("hashing", done, total)
+        if child is not None:
+            done += _take(share, child.results(), out)
             if progress:
                 progress("hashing", done, total)
     finally:
         pool.shutdown(cancel_futures=True)  # on an error, batches not yet started are dropped
+        if child is not None:
+            child.stop()
     return out
 
 
-def _read_batch(batch: Sequence[LocalFile], reader: _Reader) -> list[tuple[str, int, os.stat_result]]:
-    return [reader(f.path, f.size) for f in batch]
+def _take(files: Sequence[LocalFile], results: Iterable[tuple[str, int, StatKey]],
+          out: dict[str, tuple[str, StatKey]]) -> int:
+    """Record what was read of ``files``: Conflict for a file whose stat moved since the scan; bytes read."""
+    done = 0
+    for f, (digest, size, after) in zip(files, results, strict=True):
+        if after != f.key or size != f.size:
+            raise Conflict(f"{f.path!r} changed while it was being added; add it again once nothing writes to it")
+        out[f.path] = (digest, f.key)
+        done += size
+    return done
+
+
+def _read_batch(batch: Sequence[LocalFile], reader: _Reader) -> list[tuple[str, int, StatKey]]:
+    return [(digest, size, stat_key(after)) for digest, size, after in (reader(f.path, f.size) for f in batch)]
 
 
 def manifest_bytes(kind: str, manifest: Mapping[str, tuple[str, int]]) -> bytes:

@@ -35,7 +35,7 @@ def table_files(ref: str | DatasetVersion) -> TableFiles:
         raise InvalidInput(f"dataset {version.ref} is not a table (Parquet or CSV files of one format)",
                            field="source")
     storage = local.blobs.storage
-    paths = [storage.full(local.blobs.object_path(digest)) for _, (digest, _) in sorted(manifest.items())]
+    paths = [local.blobs.readable_path(digest) for _, (digest, _) in sorted(manifest.items())]
     if storage.is_local:
         return TableFiles(version, fmt, paths, None)
     protocol = storage.fs.protocol if isinstance(storage.fs.protocol, str) else storage.fs.protocol[0]

@@ -133,10 +133,12 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
     if latest is not None and latest.manifest_digest == known:  # unchanged since the last add: one stat per file
         write_pointer(data, latest)
         return latest
-    opened = local.open_soon()
+    opening: list[Callable[[], None]] = []  # the metadata DB opens in a thread while the files are read
     with local.blobs.storage.deferred_sync():  # every object written here is durable before the row commits
         with _no_gc_pauses():
-            manifest, stored = snapshot.ingest_files(files, local.cache, local.blobs, progress)
+            manifest, stored = snapshot.ingest_files(files, local.cache, local.blobs, progress,
+                                                     lambda: opening.append(local.open_soon()))
+        opened = opening[0] if opening else local.open_soon()
         body = snapshot.manifest_bytes(kind, manifest)
         digest = hash_bytes(body)
         if snapshot.settled(files, scanned_from):
