@@ -10,6 +10,7 @@ import fsspec
 import pytest
 
 from keel.artifacts import ArtifactRepository, BlobStore
+from keel.artifacts.local_objects import LocalObjects
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -63,3 +64,16 @@ def flip_byte() -> FlipByte:
 def stored_files() -> StoredFiles:
     """``stored_files(store, under)`` lists every file physically below ``under``, temp files included."""
     return _stored_files
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> BlobStore:
+    """A blob store on a fresh local root (``tmp_path / "store"``)."""
+    return BlobStore(tmp_path / "store")
+
+
+@pytest.fixture
+def local(store: BlobStore) -> LocalObjects:
+    """The direct-write fast path of ``store``."""
+    assert store.local is not None
+    return store.local

@@ -22,17 +22,6 @@ from keel.errors import Conflict, NotFound, Unavailable
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "store")
-
-
-@pytest.fixture
-def local(store: BlobStore) -> LocalObjects:
-    assert store.local is not None
-    return store.local
-
-
-@pytest.fixture
 def small_big(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make "big" mean >= 4 KiB and pipeline steps 3 KiB (8 KiB with O_DIRECT), so a 20 KiB file crosses several."""
     monkeypatch.setattr(lo_module, "BIG_FILE", 4096)

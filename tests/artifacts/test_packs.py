@@ -17,17 +17,6 @@ from keel.artifacts.storage import TEMP_PREFIX
 from keel.errors import Conflict, CorruptArtifact, NotFound
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "store")
-
-
-@pytest.fixture
-def local(store: BlobStore) -> LocalObjects:
-    assert store.local is not None
-    return store.local
-
-
 def _samples(root: Path, count: int, start: int = 0) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     paths = []
