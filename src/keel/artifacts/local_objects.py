@@ -34,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
+from keel.artifacts.direct_io import ALIGN, NO_DIRECT, O_DIRECT, pwrite_all, pwrite_plain
 from keel.artifacts.packs import PACK_DIR, PACK_LIMIT, PackEntry, PackIndex, PackWriter
 from keel.artifacts.storage import TEMP_PREFIX, FsspecStorage, local_error
 from keel.errors import Conflict
@@ -48,10 +49,8 @@ PACK_OBJECT = 1 << 20
 """Inside :meth:`LocalObjects.bulk` with packing on, objects smaller than this go into a pack file."""
 
 _FANOUT = [f"{i:02x}" for i in range(256)]
-_DIRECT_CHUNK = 16 << 20  # O_DIRECT pipeline step, a multiple of _ALIGN; up to three buffers this size per file
-_ALIGN = 4096  # O_DIRECT needs buffer address, file offset and length aligned to the device's blocks
-_O_DIRECT: int = getattr(os, "O_DIRECT", 0)  # 0: no such flag here (macOS, ...), always copy in the kernel
-_NO_DIRECT = {errno.EINVAL, errno.EOPNOTSUPP}  # how a filesystem refuses O_DIRECT (at open or at the first write)
+_DIRECT_CHUNK = 16 << 20  # O_DIRECT pipeline step, a multiple of ALIGN; up to three buffers this size per file
+_O_DIRECT = O_DIRECT  # 0: no such flag here, always copy in the kernel (a module name: tests turn it off)
 _CHUNK = 64 << 20  # copy/hash pipeline step: big enough for multithreaded hashing, small enough to overlap
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, errno.ETXTBSY}
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -223,7 +222,7 @@ class LocalObjects:
             fd = os.open(tmp, _WRITE, 0o666)
             try:
                 if (written := os.write(fd, data)) < len(data):  # the rest from where the short write stopped
-                    _pwrite_all(fd, data, written, len(data), written)
+                    pwrite_all(fd, data, written, len(data), written)
                 sync_now = self.storage.sync_now(len(data))
                 if sync_now:
                     os.fsync(fd)
@@ -307,12 +306,12 @@ def _direct_hashed(src_fd: int, tmp: str, size: int, src: str) -> str | None:
     try:
         fd = os.open(tmp, _WRITE | _O_DIRECT, 0o666)
     except OSError as exc:
-        if exc.errno not in _NO_DIRECT:
+        if exc.errno not in NO_DIRECT:
             raise
         _discard(tmp)  # the file may be created before the flag is refused
         return None
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    step = min(_DIRECT_CHUNK, -(-size // _ALIGN) * _ALIGN)
+    step = min(_DIRECT_CHUNK, -(-size // ALIGN) * ALIGN)
     steps = [(off, min(step, size - off)) for off in range(0, size, step)]
     bufs: list[mmap.mmap] = []
     writes: list[Future[None]] = []
@@ -326,22 +325,18 @@ def _direct_hashed(src_fd: int, tmp: str, size: int, src: str) -> str | None:
                 if i + 1 >= len(bufs):  # the buffer to read into next is free once its last write is done
                     writes[i + 1 - len(bufs)].result()
                 reading = reader.submit(_read_into, src_fd, bufs[(i + 1) % len(bufs)], *steps[i + 1], src)
-            buf, aligned = bufs[i % len(bufs)], count - count % _ALIGN
-            writes.append(writer.submit(_pwrite_all, fd, buf, 0, aligned, off))
+            buf, aligned = bufs[i % len(bufs)], count - count % ALIGN
+            writes.append(writer.submit(pwrite_all, fd, buf, 0, aligned, off))
             with memoryview(buf) as view, view[:count] as chunk:
                 hasher.update(chunk)
         for write in writes:
             write.result()
         if aligned < count:  # the unaligned end of the file goes through the page cache
-            tail_fd = os.open(tmp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                _pwrite_all(tail_fd, buf, aligned, count, off + aligned)
-            finally:
-                os.close(tail_fd)
+            pwrite_plain(tmp, buf, aligned, count, off + aligned)
         os.fdatasync(fd)  # syncs the file, whichever fd wrote: the tail, its size and extents (the rest is on disk)
         return str(hasher.hexdigest())
     except OSError as exc:  # the first write refused: this filesystem takes O_DIRECT at open but not in writes
-        if exc.errno not in _NO_DIRECT or not writes or writes[0].exception() is not exc:
+        if exc.errno not in NO_DIRECT or not writes or writes[0].exception() is not exc:
             raise
         _discard(tmp)
         return None
@@ -363,15 +358,6 @@ def _read_into(fd: int, buf: mmap.mmap, offset: int, count: int, src: str) -> No
             if got == 0:
                 raise Conflict(f"{src!r} shrank while it was being stored; add it again once nothing writes to it")
             done += got
-
-
-def _pwrite_all(fd: int, buf: mmap.mmap | bytes, start: int, end: int, offset: int) -> None:
-    """Write ``buf[start:end]`` at ``offset`` of ``fd``."""
-    with memoryview(buf) as view:  # released even on an error, as in _read_into
-        while start < end:
-            with view[start:end] as part:
-                done = os.pwrite(fd, part, offset)
-            start, offset = start + done, offset + done
 
 
 def _discard(path: str) -> None:
@@ -403,7 +389,7 @@ def _copy_range(src_fd: int, dst_fd: int, offset: int, count: int, src: str) -> 
 
 def _copy_buffered(src_fd: int, dst_fd: int, offset: int, count: int) -> int:
     data = os.pread(src_fd, min(count, 8 << 20), offset)
-    _pwrite_all(dst_fd, data, 0, len(data), offset)
+    pwrite_all(dst_fd, data, 0, len(data), offset)
     return len(data)
 
 

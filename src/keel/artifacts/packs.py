@@ -17,7 +17,6 @@ addressed by their digest alone and verified on every read, wherever they live; 
 from __future__ import annotations
 
 import contextlib
-import errno
 import mmap
 import os
 import struct
@@ -28,6 +27,7 @@ from typing import NamedTuple
 
 import blake3
 
+from keel.artifacts.direct_io import ALIGN, NO_DIRECT, O_DIRECT, pwrite_all, pwrite_plain
 from keel.errors import CorruptArtifact
 
 __all__ = ["PACK_DIR", "PACK_LIMIT", "PackEntry", "PackIndex", "PackWriter"]
@@ -42,10 +42,8 @@ _PER_OBJECT = 32 + 8 + 8  # digest, offset, size
 _TRAILER = 32
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-_BUFFER = 8 << 20  # bytes per background write, a multiple of _ALIGN
-_ALIGN = 4096  # O_DIRECT needs buffer address, file offset and length aligned to the device's blocks
-_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
-_NO_DIRECT = {errno.EINVAL, errno.EOPNOTSUPP}
+_BUFFER = 8 << 20  # bytes per background write, a multiple of ALIGN
+_O_DIRECT = O_DIRECT  # a module name: tests stand in a flag of their own
 
 
 class PackEntry(NamedTuple):
@@ -168,7 +166,7 @@ class PackWriter:
         try:
             self._fd = os.open(self.tmp, _WRITE | _O_DIRECT, 0o666)
         except OSError as exc:
-            if not self._direct or exc.errno not in _NO_DIRECT:
+            if not self._direct or exc.errno not in NO_DIRECT:
                 raise
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.tmp)  # the file may be created before the flag is refused
@@ -206,22 +204,18 @@ class PackWriter:
         self._fill = 0
 
     def _write(self, buf: mmap.mmap, count: int, offset: int) -> None:
-        aligned = count - count % _ALIGN if self._direct else count
+        aligned = count - count % ALIGN if self._direct else count
         try:
-            _pwrite_all(self._fd, buf, 0, aligned, offset)
+            pwrite_all(self._fd, buf, 0, aligned, offset)
         except OSError as exc:  # a filesystem that takes O_DIRECT at open but not in writes
-            if not self._direct or exc.errno not in _NO_DIRECT:
+            if not self._direct or exc.errno not in NO_DIRECT:
                 raise
             plain = os.open(self.tmp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
             os.close(self._fd)
             self._fd, self._direct, aligned = plain, False, count
-            _pwrite_all(self._fd, buf, 0, count, offset)
+            pwrite_all(self._fd, buf, 0, count, offset)
         if aligned < count:  # the unaligned end of the last buffer goes through the page cache
-            fd = os.open(self.tmp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                _pwrite_all(fd, buf, aligned, count, offset + aligned)
-            finally:
-                os.close(fd)
+            pwrite_plain(self.tmp, buf, aligned, count, offset + aligned)
 
     def finish(self) -> tuple[str, dict[str, tuple[int, int]]]:
         """Sync the pack, name it after its index, then write, sync and name the index: ``(pack path, entries)``,
@@ -242,7 +236,7 @@ class PackWriter:
         tmp_index = self.tmp + ".idx"
         fd = os.open(tmp_index, _WRITE, 0o666)
         try:
-            _pwrite_all(fd, index, 0, len(index), 0)
+            pwrite_all(fd, index, 0, len(index), 0)
             os.fdatasync(fd)
         finally:
             os.close(fd)
@@ -263,15 +257,6 @@ class PackWriter:
         self._writer.shutdown(wait=True)  # a write under way still uses its buffer
         for buf in self._bufs:
             buf.close()
-
-
-def _pwrite_all(fd: int, buf: mmap.mmap | bytes, start: int, end: int, offset: int) -> None:
-    """Write ``buf[start:end]`` at ``offset`` of ``fd``."""
-    with memoryview(buf) as view:
-        while start < end:
-            with view[start:end] as part:
-                done = os.pwrite(fd, part, offset)
-            start, offset = start + done, offset + done
 
 
 def _fsync_dir(path: str) -> None:
