@@ -1,5 +1,6 @@
-"""Writing local files with ``O_DIRECT``: the flag where the system has one, the alignment it needs, how a filesystem
-refuses it, and the plain writes both object writers (big files, packs) build on."""
+"""Low-level local writes: ``O_DIRECT`` (the flag where the system has one, the alignment it needs, how a filesystem
+refuses it), the plain writes both object writers (big files, packs) build on, and directory syncs that make a
+rename durable."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import errno
 import mmap
 import os
 
-__all__ = ["ALIGN", "NO_DIRECT", "O_DIRECT", "pwrite_all", "pwrite_plain"]
+__all__ = ["ALIGN", "NO_DIRECT", "O_DIRECT", "fsync_dir", "pwrite_all", "pwrite_plain"]
 
 ALIGN = 4096
 """O_DIRECT needs buffer address, file offset and length aligned to the device's blocks."""
@@ -34,5 +35,27 @@ def pwrite_plain(path: str, buf: mmap.mmap | bytes, start: int, end: int, offset
     fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         pwrite_all(fd, buf, start, end, offset)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str, *, strict: bool = False) -> None:
+    """Make the renames and new entries in the directory ``path`` durable.
+
+    By default a failure is ignored (a system or filesystem where directories cannot be opened or synced gives no
+    stronger guarantee anyway); ``strict`` raises it, for a writer whose next step must not become durable before
+    this one (a pack's index before the pack's name).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        if strict:
+            raise
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        if strict:
+            raise
     finally:
         os.close(fd)

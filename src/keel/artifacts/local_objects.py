@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
-from keel.artifacts.direct_io import ALIGN, NO_DIRECT, O_DIRECT, pwrite_all, pwrite_plain
+from keel.artifacts.direct_io import ALIGN, NO_DIRECT, O_DIRECT, fsync_dir, pwrite_all, pwrite_plain
 from keel.artifacts.packs import PACK_DIR, PACK_LIMIT, PackEntry, PackIndex, PackWriter
 from keel.artifacts.storage import TEMP_PREFIX, FsspecStorage, local_error
 from keel.errors import Conflict
@@ -237,7 +237,7 @@ class LocalObjects:
             _discard(tmp)
             raise
         if sync_now:
-            _fsync_dir(parent)
+            fsync_dir(parent)
 
     def _ensure_dir(self, parent: str) -> None:
         try:
@@ -273,7 +273,7 @@ class LocalObjects:
                     os.unlink(tmp)
                 raise
             for folder in (final[:-62], self.objects, self.storage.root):  # the rename, and any new directory
-                _fsync_dir(folder)
+                fsync_dir(folder)
         return digest, size
 
     def _copy_hashed(self, src_fd: int, tmp: str, size: int, src: str) -> str:
@@ -399,12 +399,3 @@ def _start_writeback(fd: int, offset: int, count: int) -> None:
     if advise is not None:
         with contextlib.suppress(OSError):
             advise(fd, offset, count, os.POSIX_FADV_DONTNEED)
-
-
-def _fsync_dir(path: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import blake3
 
-from keel.artifacts.direct_io import ALIGN, NO_DIRECT, O_DIRECT, pwrite_all, pwrite_plain
+from keel.artifacts.direct_io import ALIGN, NO_DIRECT, O_DIRECT, fsync_dir, pwrite_all, pwrite_plain
 from keel.errors import CorruptArtifact
 
 __all__ = ["PACK_DIR", "PACK_LIMIT", "PackEntry", "PackIndex", "PackWriter"]
@@ -232,7 +232,7 @@ class PackWriter:
         finally:
             os.close(self._fd)
         os.replace(self.tmp, stem + ".pack")
-        _fsync_dir(self.folder)  # the pack's name is durable before an index can name it
+        fsync_dir(self.folder, strict=True)  # the pack's name is durable before an index can name it
         tmp_index = self.tmp + ".idx"
         fd = os.open(tmp_index, _WRITE, 0o666)
         try:
@@ -241,7 +241,7 @@ class PackWriter:
         finally:
             os.close(fd)
         os.replace(tmp_index, stem + ".idx")
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder, strict=True)
         return stem + ".pack", self.entries
 
     def discard(self) -> None:
@@ -257,11 +257,3 @@ class PackWriter:
         self._writer.shutdown(wait=True)  # a write under way still uses its buffer
         for buf in self._bufs:
             buf.close()
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, _READ)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

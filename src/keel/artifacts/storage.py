@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel.artifacts.direct_io import fsync_dir
 from keel.errors import InvalidInput, KeelError, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -234,7 +235,7 @@ class FsspecStorage:
                 os.fsync(fh.fileno())
         os.replace(tmp, final)
         if sync_now:
-            _fsync_dir(parent)
+            fsync_dir(parent)
 
     def _write_remote(self, tmp: str, final: str, chunks: Iterable[bytes]) -> None:
         if self.fs.isdir(final):
@@ -284,20 +285,6 @@ def _plain_local_path(url: str) -> str | None:
     if "://" in path or "::" in path or os.sep != "/":
         return None
     return os.path.abspath(os.path.expanduser(path))
-
-
-def _fsync_dir(path: str) -> None:
-    """Make a rename in ``path`` durable (POSIX only; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 @contextlib.contextmanager
 def local_errors(path: Path) -> Iterator[None]:
