@@ -249,3 +249,33 @@ def test_local_source_errors_name_the_file(blobs: BlobStore, tmp_path: Path) -> 
 def test_unknown_protocol_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="artifact root"):
         BlobStore("nosuchproto-xyz://bucket/prefix")
+
+
+def test_get_files_writes_every_object_verified_with_one_sync_and_no_fsync(
+    blobs: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payloads = [os.urandom(100 + i) for i in range(20)] + [os.urandom(blobs_module.CHUNK_SIZE + 7)]
+    digests = [blobs.put_bytes(p) for p in payloads]
+    syncs, fsyncs = [], []
+    monkeypatch.setattr(os, "sync", lambda: syncs.append(1))
+    monkeypatch.setattr(os, "fsync", lambda fd: fsyncs.append(fd))
+    dests = [tmp_path / "out" / f"part{i % 3}" / f"f{i}.bin" for i in range(len(payloads))]
+    assert blobs.get_files(zip(digests, dests, strict=True)) == len(payloads)
+    assert [d.read_bytes() for d in dests] == payloads
+    assert (syncs, fsyncs) == ([1], [])  # durable by one sync once all are written, not one fsync each
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(d.name for d in dests)
+
+
+def test_get_files_stops_at_a_corrupt_object_and_leaves_no_temp_file(
+    blobs: BlobStore, tmp_path: Path, flip_byte: FlipByte, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, bad = blobs.put_bytes(b"g" * 3000), blobs.put_bytes(b"b" * 3000)
+    flip_byte(blobs, bad, 10)
+    syncs: list[int] = []
+    monkeypatch.setattr(os, "sync", lambda: syncs.append(1))
+    out = tmp_path / "out"
+    with pytest.raises(CorruptArtifact, match=bad):
+        blobs.get_files([(good, out / "good.bin"), (bad, out / "bad.bin"), (good, out / "never.bin")])
+    names = {p.name for p in out.iterdir()}  # a remote store fetches in parallel: the third may be written too
+    assert "good.bin" in names and names <= {"good.bin", "never.bin"}  # no bad.bin, no temp file
+    assert (out / "good.bin").read_bytes() == b"g" * 3000 and syncs == [1]  # what was written is synced

@@ -208,11 +208,9 @@ class ArtifactRepository:
         with local_errors(root):
             root.mkdir(parents=True, exist_ok=True)
             real_root = root.resolve()
-        written = []
-        for rel in safe:
-            target = _safe_target(real_root, rel)
-            self.get_file(_join(logical, rel), target)
-            written.append(target)
+        written = [_safe_target(real_root, rel) for rel in safe]
+        digests = [self._read_ref(*self._ref(_join(logical, rel)))[0] for rel in safe]
+        self.blobs.get_files(zip(digests, written, strict=True))
         return written
 
     def list(self, path: str = "") -> list[FileInfo]:

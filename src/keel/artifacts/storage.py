@@ -24,7 +24,6 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.artifacts.direct_io import fsync_dir
@@ -287,7 +286,7 @@ def _plain_local_path(url: str) -> str | None:
     return os.path.abspath(os.path.expanduser(path))
 
 @contextlib.contextmanager
-def local_errors(path: Path) -> Iterator[None]:
+def local_errors(path: str | os.PathLike[str]) -> Iterator[None]:
     """Map failures on a caller's local file to errors naming that file."""
     try:
         yield

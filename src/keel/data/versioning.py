@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -210,8 +209,7 @@ def checkout(ref: str | Path | DatasetVersion, out_dir: str | Path | None = None
     root = target if kind == "dir" else target.parent
     fresh = _already_there(local.cache, root, manifest)
     todo = [(root / check_path(rel), digest) for rel, (digest, _) in manifest.items() if rel not in fresh]
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda item: local.blobs.get_file(item[1], item[0]), todo))
+    local.blobs.get_files((digest, path) for path, digest in todo)
     local.cache.store((str(p.absolute()), stat_key(p.stat()), digest) for p, digest in todo)
     return target
 
