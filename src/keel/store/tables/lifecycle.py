@@ -1,9 +1,5 @@
-"""The metadata schema as SQLAlchemy Core tables.
-
-Every object carries a ``project`` (workspace, ``default`` unless set) so access control can be scoped by project
-later without reshaping the schema. Lineage edges live in one table from day one. Times are epoch milliseconds, as
-in MLflow. Alembic migrations under ``migrations/versions`` create exactly this schema.
-"""
+"""Tables of the lifecycle around models: datasets and remotes, feature-store definitions, pipelines and
+schedules, monitors and alerts."""
 
 from __future__ import annotations
 
@@ -15,8 +11,6 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
-    LargeBinary,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -24,311 +18,26 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from keel.store.tables.core import metadata
+
 __all__ = [
     "alert_rules",
     "alerts",
     "dataset_versions",
     "datasets",
-    "deployment_revisions",
-    "experiment_tags",
-    "experiments",
     "feature_definitions",
     "feature_materializations",
-    "latest_metrics",
-    "lineage_edges",
-    "logged_model_params",
-    "logged_model_tags",
-    "logged_models",
-    "metadata",
-    "metric_batches",
-    "metric_chunks",
-    "model_version_tags",
-    "model_versions",
     "monitor_results",
     "monitors",
-    "params",
     "pipeline_runs",
-    "projects",
-    "registered_model_aliases",
-    "registered_model_tags",
-    "registered_models",
     "remotes",
-    "run_inputs",
-    "runs",
     "scheduler_leases",
     "schedules",
     "step_cache",
     "step_runs",
-    "tags",
     "trigger_events",
     "triggers",
 ]
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-projects = Table(
-    "projects",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("description", Text, nullable=True),
-    Column("created_at", BigInteger, nullable=False),
-)
-
-experiments = Table(
-    "experiments",
-    metadata,
-    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
-    Column("project", String(128), nullable=False, server_default="default"),
-    Column("name", String(500), nullable=False),
-    Column("artifact_location", Text, nullable=True),
-    Column("lifecycle_stage", String(32), nullable=False, server_default="active"),
-    Column("creation_time", BigInteger, nullable=False),
-    Column("last_update_time", BigInteger, nullable=False),
-    UniqueConstraint("name"),
-)
-
-experiment_tags = Table(
-    "experiment_tags",
-    metadata,
-    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("experiment_id", "key"),
-)
-
-runs = Table(
-    "runs",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
-    Column("project", String(128), nullable=False, server_default="default"),
-    Column("name", String(250), nullable=True),
-    Column("user_id", String(256), nullable=True),
-    Column("status", String(20), nullable=False),
-    Column("start_time", BigInteger, nullable=True),
-    Column("end_time", BigInteger, nullable=True),
-    Column("deleted_time", BigInteger, nullable=True),
-    Column("artifact_uri", Text, nullable=True),
-    Column("lifecycle_stage", String(20), nullable=False, server_default="active"),
-    Column("parent_run_id", String(64), nullable=True),
-    Index(None, "experiment_id", "lifecycle_stage", "start_time"),
-)
-
-params = Table(
-    "params",
-    metadata,
-    Column("run_id", String(64), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=False),
-    PrimaryKeyConstraint("run_id", "key"),
-    Index(None, "key", "value"),
-)
-
-tags = Table(
-    "tags",
-    metadata,
-    Column("run_id", String(64), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("run_id", "key"),
-    Index(None, "key"),
-)
-
-# Every logged point, stored columnar: one row per (run, key, batch) holding packed arrays of steps,
-# timestamps and values (see keel.tracking.points.pack_chunk). Writing 20,000 points costs one row, not 20,000.
-metric_chunks = Table(
-    "metric_chunks",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("count", Integer, nullable=False),
-    Column("min_step", BigInteger, nullable=False),
-    Column("max_step", BigInteger, nullable=False),
-    Column("data", LargeBinary, nullable=False),
-    Index(None, "run_id", "key", "id"),
-)
-
-# The latest point per (run, key): by step, then timestamp. What search filters and orders on.
-latest_metrics = Table(
-    "latest_metrics",
-    metadata,
-    Column("run_id", String(64), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Float, nullable=True),
-    Column("timestamp", BigInteger, nullable=False),
-    Column("step", BigInteger, nullable=False),
-    PrimaryKeyConstraint("run_id", "key"),
-    Index(None, "key", "value"),
-)
-
-run_inputs = Table(
-    "run_inputs",
-    metadata,
-    Column("run_id", String(64), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(500), nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("source_type", String(64), nullable=True),
-    Column("source", Text, nullable=True),
-    Column("schema", Text, nullable=True),
-    Column("profile", Text, nullable=True),
-    Column("context", String(250), nullable=True),
-    PrimaryKeyConstraint("run_id", "name", "digest"),
-)
-
-lineage_edges = Table(
-    "lineage_edges",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("project", String(128), nullable=False, server_default="default"),
-    Column("src_kind", String(32), nullable=False),
-    Column("src_id", String(256), nullable=False),
-    Column("relation", String(64), nullable=False),
-    Column("dst_kind", String(32), nullable=False),
-    Column("dst_id", String(256), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    UniqueConstraint("src_kind", "src_id", "relation", "dst_kind", "dst_id"),
-    Index(None, "dst_kind", "dst_id"),
-)
-
-# Added by migration 0002: ids of metric batches already applied, so a retried request never doubles points.
-metric_batches = Table(
-    "metric_batches",
-    metadata,
-    Column("run_id", String(64), nullable=False),
-    Column("batch_id", String(64), nullable=False),
-    Column("points", Integer, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("run_id", "batch_id"),
-)
-
-# Added by migration 0003: MLflow 3 logged models (a model's own artifacts, params and tags, apart from runs).
-logged_models = Table(
-    "logged_models",
-    metadata,
-    Column("model_id", String(64), primary_key=True),
-    Column("project", String(128), nullable=False, server_default="default"),
-    Column("experiment_id", Integer, nullable=False),
-    Column("name", String(500), nullable=False),
-    Column("source_run_id", String(64), nullable=True),
-    Column("status", String(32), nullable=False),
-    Column("status_message", Text, nullable=True),
-    Column("artifact_location", Text, nullable=False),
-    Column("model_type", String(256), nullable=True),
-    Column("creation_timestamp", BigInteger, nullable=False),
-    Column("last_updated_timestamp", BigInteger, nullable=False),
-    Column("lifecycle_stage", String(32), nullable=False, server_default="active"),
-    Index(None, "experiment_id", "creation_timestamp"),
-)
-
-logged_model_params = Table(
-    "logged_model_params",
-    metadata,
-    Column("model_id", String(64), ForeignKey("logged_models.model_id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=False),
-    PrimaryKeyConstraint("model_id", "key"),
-)
-
-logged_model_tags = Table(
-    "logged_model_tags",
-    metadata,
-    Column("model_id", String(64), ForeignKey("logged_models.model_id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("model_id", "key"),
-)
-
-# The model registry: registered models, their numbered versions, tags and aliases. Renames cascade.
-registered_models = Table(
-    "registered_models",
-    metadata,
-    Column("name", String(256), primary_key=True),
-    Column("project", String(128), nullable=False, server_default="default"),
-    Column("description", Text, nullable=True),
-    Column("creation_timestamp", BigInteger, nullable=False),
-    Column("last_updated_timestamp", BigInteger, nullable=False),
-)
-
-registered_model_tags = Table(
-    "registered_model_tags",
-    metadata,
-    Column("name", String(256), ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-           nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("name", "key"),
-)
-
-# Deleted versions keep their row (deleted_timestamp set) so a version number is never handed out twice.
-model_versions = Table(
-    "model_versions",
-    metadata,
-    Column("name", String(256), ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-           nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("project", String(128), nullable=False, server_default="default"),
-    Column("source", Text, nullable=True),
-    Column("run_id", String(64), nullable=True),
-    Column("run_link", Text, nullable=True),
-    Column("model_id", String(64), nullable=True),
-    Column("user_id", String(256), nullable=True),
-    Column("status", String(32), nullable=False),
-    Column("status_message", Text, nullable=True),
-    Column("description", Text, nullable=True),
-    Column("current_stage", String(20), nullable=False, server_default="None"),
-    Column("signature", Text, nullable=True),
-    Column("creation_timestamp", BigInteger, nullable=False),
-    Column("last_updated_timestamp", BigInteger, nullable=False),
-    Column("deleted_timestamp", BigInteger, nullable=True),
-    PrimaryKeyConstraint("name", "version"),
-    Index(None, "run_id"),
-    Index(None, "model_id"),
-)
-
-model_version_tags = Table(
-    "model_version_tags",
-    metadata,
-    Column("name", String(256), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"],
-                         ondelete="CASCADE", onupdate="CASCADE"),
-    PrimaryKeyConstraint("name", "version", "key"),
-)
-
-registered_model_aliases = Table(
-    "registered_model_aliases",
-    metadata,
-    Column("name", String(256), ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-           nullable=False),
-    Column("alias", String(256), nullable=False),
-    Column("version", Integer, nullable=False),
-    PrimaryKeyConstraint("name", "alias"),
-)
-
-# Added by migration 0004: deployments, one row per revision; the key (project, name, revision) is what keeps two
-# concurrent changes from writing the same revision. A "delete" row ends a deployment; a later create starts anew.
-deployment_revisions = Table(
-    "deployment_revisions",
-    metadata,
-    Column("project", String(128), nullable=False, server_default="default"),
-    Column("name", String(128), nullable=False),
-    Column("revision", Integer, nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("spec", Text, nullable=False),
-    Column("created_by", String(256), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("project", "name", "revision"),
-)
 
 # Added by migration 0005: datasets and their numbered versions. A version's files are listed in a JSON manifest
 # stored in the content-addressed store under ``manifest_digest``; (project, name, number) keeps two concurrent
