@@ -108,6 +108,25 @@ def test_checkout_verifies_hashes(keel_home: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "again" / "train.csv").exists()
 
 
+def test_checkout_reports_bytes_written_and_skips_files_already_there(keel_home: Path, tmp_path: Path) -> None:
+    src = tmp_path / "parts"
+    sizes = [10 + i % 97 for i in range(600)]
+    for i, size in enumerate(sizes):
+        (src / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 3}" / f"p{i:03d}.bin").write_bytes(bytes([i % 251]) * size)
+    _settle(src)
+    data.add(src, "parts")
+    seen: list[tuple[str, int, int]] = []
+    out = data.checkout("parts@v1", tmp_path / "out", progress=lambda *update: seen.append(update))
+    assert sorted(p.read_bytes() for p in out.rglob("*.bin")) == sorted(p.read_bytes() for p in src.rglob("*.bin"))
+    assert [s for s, _, _ in seen] == ["writing"] * 3 and {t for _, _, t in seen} == {sum(sizes)}
+    done = [d for _, d, _ in seen]
+    assert done == sorted(done) and done[-1] == sum(sizes) and len(set(done)) == 3  # after files 256 and 512, then all
+    seen.clear()
+    data.checkout("parts@v1", src, progress=lambda *update: seen.append(update))  # the stat cache vouches for all
+    assert seen == []
+
+
 def test_load_csv_records_schema_and_stats(keel_home: Path, tmp_path: Path) -> None:
     src = tmp_path / "scores.csv"
     pd.DataFrame({"x": [1.0, 2.0, None, 5.0], "label": ["a", "b", "b", None]}).to_csv(src, index=False)

@@ -19,7 +19,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -197,38 +197,43 @@ class BlobStore:
         """
         self._write_file(digest, os.fspath(dest), sync=True)
 
-    def get_files(self, items: Iterable[tuple[str, str | os.PathLike[str]]]) -> int:
+    def get_files(self, items: Iterable[tuple[str, str | os.PathLike[str]]],
+                  on_file: Callable[[int], None] | None = None) -> int:
         """Download many objects, ``(digest, dest)`` each, as :meth:`get_file` does (each verified, then renamed
         into place), made durable together: one ``sync`` once all are written instead of one ``fsync`` per file
         (tens of thousands of small files cost seconds, not minutes). Objects of a remote store are fetched eight
-        at a time. Returns how many files were written; when it returns they are all durable. A failure raises once
-        the files already written are synced (they stay); the failed one is not written."""
+        at a time. ``on_file(size)`` is called (in this thread) after each file. Returns how many files were
+        written; when it returns they are all durable. A failure raises once the files already written are synced
+        (they stay); the failed one is not written."""
         todo = [(digest, os.fspath(dest)) for digest, dest in items]
         for folder in {os.path.dirname(dest) for _, dest in todo}:
             with local_errors(folder):
                 os.makedirs(folder or ".", exist_ok=True)
+        done = on_file or (lambda _size: None)
         try:
             if self.local is not None:  # reads are system calls and hashing under the GIL: threads would only wait
                 for digest, dest in todo:
-                    self._write_file(digest, dest, sync=False)
+                    done(self._write_file(digest, dest, sync=False))
             else:
                 with ThreadPoolExecutor(8) as pool:
-                    list(pool.map(lambda item: self._write_file(item[0], item[1], sync=False), todo))
+                    for size in pool.map(lambda item: self._write_file(item[0], item[1], sync=False), todo):
+                        done(size)
         finally:
             if todo:
                 os.sync()
         return len(todo)
 
-    def _write_file(self, digest: str, dest: str, sync: bool) -> None:
+    def _write_file(self, digest: str, dest: str, sync: bool) -> int:
         folder = os.path.dirname(dest)
         tmp = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        size = 0
         try:
             with local_errors(dest):
                 if sync:
                     os.makedirs(folder or ".", exist_ok=True)
                 with open(tmp, "xb") as fh:
                     for chunk in self.iter_chunks(digest):
-                        fh.write(chunk)
+                        size += fh.write(chunk)
                     if sync:
                         fh.flush()
                         os.fsync(fh.fileno())
@@ -237,6 +242,7 @@ class BlobStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return size
 
     def verify(self, digest: str) -> None:
         """Re-hash the stored object; raise CorruptArtifact if it no longer matches, NotFound if missing."""

@@ -22,7 +22,7 @@ __all__ = ["add", "checkout", "show", "versions"]
 
 @contextmanager
 def _progress() -> Iterator[ProgressCallback]:
-    """A Rich bar per stage ("hashing", "storing"), driven by the snapshot's progress callback.
+    """A Rich bar per stage ("hashing", "storing", "writing"), driven by a progress callback.
 
     The bar starts on the first update, so a re-add of unchanged data (no stage runs) never draws one.
     """
@@ -109,5 +109,6 @@ def checkout(ref: str = typer.Argument(..., help="NAME@vN, NAME@ID, NAME, or a N
     """Write a version's files, each verified against its hash."""
     from keel.data import versioning
 
-    written = versioning.checkout(ref, out)
+    with _progress() as progress:
+        written = versioning.checkout(ref, out, progress=progress)
     console.print(f"[green]checked out[/green] {ref} to {written}")
