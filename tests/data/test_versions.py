@@ -108,7 +108,7 @@ def test_checkout_verifies_hashes(keel_home: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "again" / "train.csv").exists()
 
 
-def test_checkout_reports_bytes_written_and_skips_files_already_there(keel_home: Path, tmp_path: Path) -> None:
+def test_checkout_reports_bytes_written_and_writes_only_what_differs(keel_home: Path, tmp_path: Path) -> None:
     src = tmp_path / "parts"
     sizes = [10 + i % 97 for i in range(600)]
     for i, size in enumerate(sizes):
@@ -125,6 +125,11 @@ def test_checkout_reports_bytes_written_and_skips_files_already_there(keel_home:
     seen.clear()
     data.checkout("parts@v1", src, progress=lambda *update: seen.append(update))  # the stat cache vouches for all
     assert seen == []
+    changed = out / "d1" / "p004.bin"
+    changed.write_bytes(b"\xff" * changed.stat().st_size)  # same size, other bytes: hashed, found stale
+    data.checkout("parts@v1", tmp_path / "out", progress=lambda *update: seen.append(update))
+    assert seen == [("writing", sizes[4], sizes[4])]  # the one changed file is written again, the rest hashed
+    assert changed.read_bytes() == (src / "d1" / "p004.bin").read_bytes()
 
 
 def test_load_csv_records_schema_and_stats(keel_home: Path, tmp_path: Path) -> None:

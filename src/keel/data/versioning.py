@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -248,14 +250,22 @@ def _resolve_checkout(local: _Local, ref: str | Path | DatasetVersion,
 
 
 def _already_there(cache: StatCache, root: Path, manifest: snapshot.Manifest) -> set[str]:
-    """Relative paths whose local file the stat cache knows to hold the wanted digest already."""
-    keys = {}
-    for rel in manifest:
-        path = (root / rel).absolute()
-        if path.is_file():
-            keys[str(path)] = (rel, stat_key(path.stat()))
-    cached = cache.lookup({p: key for p, (_, key) in keys.items()})
-    return {keys[p][0] for p, digest in cached.items() if manifest[keys[p][0]][0] == digest}
+    """Relative paths whose local file already holds the wanted content: same size, and the digest the stat cache
+    vouches for or, where it has none, the file's hash (then cached), so a repeated checkout writes nothing."""
+    present = []
+    for rel, (_, size) in manifest.items():
+        path = str((root / rel).absolute())
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size == size:
+            present.append(snapshot.LocalFile(rel, path, stat_key(st), st.st_dev))
+    if not present:
+        return set()
+    present.sort(key=lambda f: f.path)  # the stat cache reads a sorted run of paths under one root in one scan
+    found = snapshot.digest_files(present, cache)
+    return {rel for rel, (digest, _) in found.items() if digest == manifest[rel][0]}
 
 
 def _manifest(blobs: BlobStore, version: DatasetVersion) -> tuple[str, snapshot.Manifest]:
