@@ -15,7 +15,7 @@ from keel import data
 from keel.artifacts import BlobStore
 from keel.artifacts.local_objects import LocalObjects
 from keel.data import snapshot
-from keel.errors import CorruptArtifact, InvalidInput, NotFound
+from keel.errors import Conflict, CorruptArtifact, InvalidInput, NotFound
 from keel.store import open_database
 from keel.store.lineage import edges_touching
 from keel.tracking.context import get_backend
@@ -130,6 +130,25 @@ def test_checkout_reports_bytes_written_and_writes_only_what_differs(keel_home: 
     data.checkout("parts@v1", tmp_path / "out", progress=lambda *update: seen.append(update))
     assert seen == [("writing", sizes[4], sizes[4])]  # the one changed file is written again, the rest hashed
     assert changed.read_bytes() == (src / "d1" / "p004.bin").read_bytes()
+
+
+def test_checkout_writes_everything_again_when_a_file_changes_while_it_is_compared(
+        keel_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "pair"
+    src.mkdir()
+    (src / "a.bin").write_bytes(b"a" * 50)
+    (src / "b.bin").write_bytes(b"b" * 70)
+    data.add(src, "pair")
+    out = data.checkout("pair@v1", tmp_path / "out")
+
+    def changing(*_args: object, **_kwargs: object) -> None:
+        raise Conflict("a file changed while it was being added")
+
+    monkeypatch.setattr(snapshot, "digest_files", changing)
+    seen: list[tuple[str, int, int]] = []
+    data.checkout("pair@v1", out, progress=lambda *update: seen.append(update))
+    assert seen == [("writing", 120, 120)]  # no error: both files written again
+    assert (out / "a.bin").read_bytes() == b"a" * 50
 
 
 def test_load_csv_records_schema_and_stats(keel_home: Path, tmp_path: Path) -> None:

@@ -216,8 +216,12 @@ class BlobStore:
                     done(self._write_file(digest, dest, sync=False))
             else:
                 with ThreadPoolExecutor(8) as pool:
-                    for size in pool.map(lambda item: self._write_file(item[0], item[1], sync=False), todo):
-                        done(size)
+                    try:
+                        for size in pool.map(lambda item: self._write_file(item[0], item[1], sync=False), todo):
+                            done(size)
+                    except BaseException:
+                        pool.shutdown(cancel_futures=True)  # what has not started yet is not written
+                        raise
         finally:
             if todo:
                 os.sync()

@@ -25,7 +25,7 @@ from keel.data import snapshot
 from keel.data.entities import VERSION_COLUMNS, DatasetVersion, check_dataset_name, parse_ref, version_from_row
 from keel.data.pointer import is_pointer, read_pointer, write_pointer
 from keel.data.statcache import StatCache, stat_key
-from keel.errors import CorruptArtifact, InvalidInput
+from keel.errors import Conflict, CorruptArtifact, InvalidInput
 from keel.store import open_database
 from keel.store.sqlite_reader import read_sqlite
 
@@ -264,7 +264,10 @@ def _already_there(cache: StatCache, root: Path, manifest: snapshot.Manifest) ->
     if not present:
         return set()
     present.sort(key=lambda f: f.path)  # the stat cache reads a sorted run of paths under one root in one scan
-    found = snapshot.digest_files(present, cache)
+    try:
+        found = snapshot.digest_files(present, cache)
+    except Conflict:  # a file changed while it was hashed: the checkout writes every file again
+        return set()
     return {rel for rel, (digest, _) in found.items() if digest == manifest[rel][0]}
 
 
