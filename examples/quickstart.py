@@ -55,6 +55,7 @@ def snapshot_and_validate() -> keel.data.DatasetVersion:
     measurements().to_parquet(source, index=False)
     version = keel.data.add(source, "breast-cancer-data", message="sklearn's bundled breast cancer set")
     print(f"dataset {version.name}@v{version.number}: {version.row_count} rows, id {version.id}")
+    keel_cli("data", "checkout", f"{version.name}@v{version.number}", "-o", str(home / "restored"))  # verified
     keel_cli("data", "profile", f"{version.name}@v{version.number}", "-o", str(home / "suite.yaml"))
     keel_cli("data", "validate", f"{version.name}@v{version.number}", "--suite", str(home / "suite.yaml"),
              "--html", str(home / "validation.html"))

@@ -13,6 +13,9 @@ def test_quickstart_runs_end_to_end(demo_store: Any) -> None:
     assert demo_store.returncode == 0, demo_store.stderr
     out = demo_store.output
     assert "dataset breast-cancer-data@v1: 569 rows" in out  # the training data as a dataset version
+    restored = tmp_path / ".keel" / "restored" / "measurements.parquet"  # keel data checkout, verified
+    assert "checked out breast-cancer-data@v1 to" in out
+    assert restored.read_bytes() == (tmp_path / ".keel" / "measurements.parquet").read_bytes()
     assert "passed: " in out and "0 failed" in out and (tmp_path / ".keel" / "validation.html").is_file()
     assert "+ feature view measurements" in out and "Applied 2 change(s)" in out  # keel features apply, with its diff
     assert "training set breast-cancer-training@v1: 569 rows x 30 features from the feature store" in out
