@@ -205,16 +205,16 @@ def checkout(ref: str | Path | DatasetVersion, out_dir: str | Path | None = None
 
     ``ref`` is ``NAME@v``, a DatasetVersion, or a pointer file; a pointer restores the data beside itself unless
     ``out_dir`` is given. Files of a directory version go directly under ``out_dir``. Files already there with the
-    right content (by the stat cache) are left alone. ``progress("writing", bytes done, bytes total)`` is called as
-    files are written (every 256 files and at the end).
+    right content (vouched for by the stat cache, else hashed) are left alone. ``progress("writing", bytes done,
+    bytes total)`` is called as files are written (every 256 files and at the end).
     """
     local = _local()
     version, target = _resolve_checkout(local, ref, out_dir)
     kind, manifest = _manifest(local.blobs, version)
     root = target if kind == "dir" else target.parent
     fresh = _already_there(local.cache, root, manifest)
-    todo = [(root / check_path(rel), digest) for rel, (digest, _) in manifest.items() if rel not in fresh]
-    total, done = sum(manifest[rel][1] for rel in manifest if rel not in fresh), [0, 0]
+    todo = [(root / check_path(rel), digest, size) for rel, (digest, size) in manifest.items() if rel not in fresh]
+    total, done = sum(size for _, _, size in todo), [0, 0]
 
     def wrote(size: int) -> None:
         done[0] += size
@@ -222,10 +222,10 @@ def checkout(ref: str | Path | DatasetVersion, out_dir: str | Path | None = None
         if progress is not None and done[1] % 256 == 0:
             progress("writing", done[0], total)
 
-    local.blobs.get_files(((digest, path) for path, digest in todo), wrote)
+    local.blobs.get_files(((digest, path) for path, digest, _ in todo), wrote)
     if progress is not None and todo:
         progress("writing", done[0], total)
-    local.cache.store((str(p.absolute()), stat_key(p.stat()), digest) for p, digest in todo)
+    local.cache.store((str(p.absolute()), stat_key(p.stat()), digest) for p, digest, _ in todo)
     return target
 
 
