@@ -10,7 +10,7 @@ from keel.data import snapshot
 from keel.data.changed_rows import diff_rows
 from keel.data.changes import DatasetDiff, diff_files, diff_schema, diff_stats
 from keel.data.entities import DatasetVersion
-from keel.data.tabular import _file_format, table_format
+from keel.data.tabular import file_format, table_format
 from keel.data.versioning import get_version
 from keel.errors import InvalidInput
 from keel.tracking.context import get_backend
@@ -34,8 +34,8 @@ def diff(old: str | DatasetVersion, new: str | DatasetVersion, key: str | None =
         return result
     if not tables:
         which = a.ref if a.schema is None else b.ref
-        raise InvalidInput(f"--key {key!r}: {which} is not a table (Parquet or CSV files), so it has no rows to "
-                           "compare; drop --key", field="key")
+        raise InvalidInput(f"--key {key!r}: {which} is not a table (Parquet, CSV, TSV or JSON-lines files), so it "
+                           "has no rows to compare; drop --key", field="key")
     rows = diff_rows(_dataset(blobs, a, files_a), _dataset(blobs, b, files_b), key, old_ref=a.ref, new_ref=b.ref)
     return DatasetDiff(result.old, result.new, result.files, result.old_rows, result.new_rows, result.schema,
                        result.stats, rows)
@@ -45,11 +45,12 @@ def _dataset(blobs: BlobStore, version: DatasetVersion, manifest: snapshot.Manif
     """The version's stored files as one Arrow dataset, read in place; each object is verified first (streamed)."""
     fmt = table_format(list(manifest))
     if fmt is None:
-        raise InvalidInput(f"{version.ref} mixes file formats; a row diff reads Parquet or CSV files", field="key")
+        raise InvalidInput(f"{version.ref} mixes file formats; a row diff reads Parquet, CSV, TSV or JSON-lines "
+                           "files of one format", field="key")
     digests = [digest for _, (digest, _) in sorted(manifest.items())]
     for digest in digests:
         blobs.verify(digest)
     storage = blobs.storage
     paths = [blobs.readable_path(d) for d in digests]
     fs = None if storage.is_local else pafs.PyFileSystem(pafs.FSSpecHandler(storage.fs))
-    return pads.dataset(paths, format=_file_format(fmt), filesystem=fs)
+    return pads.dataset(paths, format=file_format(fmt), filesystem=fs)

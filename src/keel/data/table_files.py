@@ -13,8 +13,9 @@ __all__ = ["TableFiles", "table_files"]
 
 @dataclass(frozen=True)
 class TableFiles:
-    """A tabular version: its format (``parquet`` or ``csv``), its files' locations in manifest order (local paths,
-    or ``protocol://path`` URLs), and the fsspec filesystem to read them through when the root is not local."""
+    """A tabular version: its format (one of :data:`keel.data.tabular.FORMATS`), its files' locations in manifest
+    order (local paths, or ``protocol://path`` URLs), and the fsspec filesystem to read them through when the root is
+    not local."""
 
     version: DatasetVersion
     format: str
@@ -32,8 +33,8 @@ def table_files(ref: str | DatasetVersion) -> TableFiles:
     _, manifest = _manifest(local.blobs, version)
     fmt = table_format(list(manifest))
     if fmt is None:
-        raise InvalidInput(f"dataset {version.ref} is not a table (Parquet or CSV files of one format)",
-                           field="source")
+        raise InvalidInput(f"dataset {version.ref} is not a table (Parquet, CSV, TSV or JSON-lines files of one "
+                           "format)", field="source")
     storage = local.blobs.storage
     paths = [local.blobs.readable_path(digest) for _, (digest, _) in sorted(manifest.items())]
     if storage.is_local:

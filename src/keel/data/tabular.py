@@ -1,8 +1,9 @@
 """Tabular snapshots: which file sets are tables, their schema and column statistics, and reading them back.
 
-A snapshot is tabular when every file is Parquet (``.parquet``/``.pq``) or every file is CSV (``.csv``). Files are
-read by pyarrow; statistics are computed in one streaming pass by DuckDB over the Arrow dataset: per column the
-type, null count, min, max, mean (numeric columns) and an approximate distinct count (HyperLogLog).
+A snapshot is tabular when every file has one format: Parquet (``.parquet``/``.pq``), CSV (``.csv``), TSV (``.tsv``)
+or JSON lines (``.jsonl``/``.ndjson``). Files are read by pyarrow; statistics are computed in one streaming pass by
+DuckDB over the Arrow dataset: per column the type, null count, min, max, mean (numeric columns) and an approximate
+distinct count (HyperLogLog).
 """
 
 from __future__ import annotations
@@ -10,30 +11,36 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 
 from keel.errors import InvalidInput
 
-__all__ = ["ColumnStats", "describe", "read_table", "table_format"]
+if TYPE_CHECKING:
+    import pyarrow.csv as pacsv
+
+__all__ = ["FORMATS", "ColumnStats", "describe", "file_format", "read_table", "table_format"]
 
 ColumnStats = dict[str, Any]
 
-_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+             ".ndjson": "jsonl"}
+FORMATS = ("parquet", "csv", "tsv", "jsonl")
+"""The tabular formats, as :func:`table_format` names them."""
 
 
 def table_format(paths: Sequence[str]) -> str | None:
-    """``"parquet"`` or ``"csv"`` when every path has that format's suffix, else ``None``."""
-    kinds = {_FORMATS.get(Path(p).suffix.lower()) for p in paths}
+    """One of :data:`FORMATS` when every path has that format's suffix, else ``None``."""
+    kinds = {_SUFFIXES.get(Path(p).suffix.lower()) for p in paths}
     return kinds.pop() if len(kinds) == 1 and None not in kinds else None
 
 
 def describe(paths: Sequence[Path], fmt: str) -> tuple[int, list[dict[str, Any]], dict[str, ColumnStats]] | None:
     """``(row count, schema, column stats)`` of the files read as one table (JSON-ready); ``None`` if unparsable."""
     try:
-        dataset = pads.dataset([str(p) for p in paths], format=_file_format(fmt))
+        dataset = pads.dataset([str(p) for p in paths], format=file_format(fmt))
         schema = dataset.schema
         rows, stats = _stats(dataset, schema)
     except (pa.ArrowException, OSError, ValueError):
@@ -42,12 +49,28 @@ def describe(paths: Sequence[Path], fmt: str) -> tuple[int, list[dict[str, Any]]
     return rows, fields, json.loads(json.dumps(stats, default=str))
 
 
-def _file_format(fmt: str) -> pads.FileFormat:
-    if fmt == "csv":  # empty CSV fields are nulls for every type, as pandas reads them
-        import pyarrow.csv as pacsv
+def file_format(fmt: str) -> pads.FileFormat:
+    """The pyarrow dataset format reading files of ``fmt`` (one of :data:`FORMATS`); InvalidInput for another."""
+    if fmt == "parquet":
+        return pads.ParquetFileFormat()
+    if fmt == "jsonl":
+        return pads.JsonFileFormat()
+    if fmt in ("csv", "tsv"):
+        parse, convert = _csv_options(fmt)
+        return pads.CsvFileFormat(parse_options=parse, convert_options=convert)
+    raise _not_tabular(fmt)
 
-        return pads.CsvFileFormat(convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
-    return pads.ParquetFileFormat()
+
+def _not_tabular(fmt: str) -> InvalidInput:
+    return InvalidInput(f"{fmt!r} is not a tabular format; use one of {', '.join(FORMATS)}", field="format")
+
+
+def _csv_options(fmt: str) -> tuple[pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """CSV or TSV (tab-delimited) parsing; empty fields are nulls for every type, as pandas reads them."""
+    import pyarrow.csv as pacsv
+
+    return (pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
+            pacsv.ConvertOptions(strings_can_be_null=True))
 
 
 def _stats(dataset: pads.Dataset, schema: pa.Schema) -> tuple[int, dict[str, ColumnStats]]:
@@ -91,14 +114,27 @@ def _numeric(t: pa.DataType) -> bool:
 
 
 def read_table(chunks: Sequence[bytes], fmt: str, what: str) -> pa.Table:
-    """One Arrow table from the files' bytes (already verified), concatenated; InvalidInput if they do not parse."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
+    """One Arrow table from the files' bytes (already verified) of format ``fmt``, concatenated; InvalidInput if
+    they do not parse (``what`` names them in the message) or ``fmt`` is not one of :data:`FORMATS`."""
     try:
-        convert = pacsv.ConvertOptions(strings_can_be_null=True)
-        tables = [pq.read_table(pa.BufferReader(b)) if fmt == "parquet"
-                  else pacsv.read_csv(pa.BufferReader(b), convert_options=convert) for b in chunks]
+        tables = [_read_one(pa.BufferReader(b), fmt) for b in chunks]
         return pa.concat_tables(tables, promote_options="default")
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"{what} cannot be read as {fmt} tables ({exc})", field="ref") from exc
+
+
+def _read_one(buffer: pa.BufferReader, fmt: str) -> pa.Table:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(buffer)
+    if fmt == "jsonl":
+        import pyarrow.json as pajson
+
+        return pajson.read_json(buffer)
+    if fmt in ("csv", "tsv"):
+        import pyarrow.csv as pacsv
+
+        parse, convert = _csv_options(fmt)
+        return pacsv.read_csv(buffer, parse_options=parse, convert_options=convert)
+    raise _not_tabular(fmt)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from keel.artifacts import BlobStore, check_path, hash_bytes
 from keel.config import current_project, current_user, get_settings
@@ -31,6 +31,7 @@ from keel.store.sqlite_reader import read_sqlite
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from keel.data.versions_sql import SqlDatasetStore
     from keel.store import Database
@@ -163,7 +164,7 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
 
 
 # keel.data.tabular (pandas, pyarrow) is imported only when the first file could make the snapshot a table.
-_TABLE_SUFFIXES = frozenset({".parquet", ".pq", ".csv"})
+_TABLE_SUFFIXES = frozenset({".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson"})  # tabular._SUFFIXES keys
 
 
 def _describe(files: list[snapshot.LocalFile]) -> tuple[int, list[dict[str, Any]], dict[str, Any]] | None:
@@ -184,19 +185,31 @@ def get_version(ref: str) -> DatasetVersion:
     return _local().store.get(name, number, version_id)
 
 
-def load(ref: str | DatasetVersion) -> pd.DataFrame:
-    """A tabular version (one Parquet/CSV file or a directory of them) as a pandas DataFrame, bytes verified."""
+@overload
+def load(ref: str | DatasetVersion, *, format: Literal["pandas"] = "pandas") -> pd.DataFrame: ...
+
+
+@overload
+def load(ref: str | DatasetVersion, *, format: Literal["arrow"]) -> pa.Table: ...
+
+
+def load(ref: str | DatasetVersion, *, format: str = "pandas") -> pd.DataFrame | pa.Table:
+    """A tabular version (Parquet, CSV, TSV or JSON-lines files, all of one format) as a pandas DataFrame, or with
+    ``format="arrow"`` as a pyarrow Table; bytes verified."""
     from keel.data.tabular import read_table, table_format
 
+    if format not in ("pandas", "arrow"):
+        raise InvalidInput(f"load format {format!r} is not supported; use 'pandas' or 'arrow'", field="format")
     local = _local()
     version = ref if isinstance(ref, DatasetVersion) else get_version(ref)
     _, manifest = _manifest(local.blobs, version)
     fmt = table_format(list(manifest))
     if fmt is None:
-        raise InvalidInput(f"dataset {version.ref} is not a table: load reads Parquet or CSV files (all of one "
-                           "format); use `keel data checkout` for other files", field="ref")
+        raise InvalidInput(f"dataset {version.ref} is not a table: load reads Parquet, CSV, TSV or JSON-lines files "
+                           "(all of one format); use `keel data checkout` for other files", field="ref")
     chunks = [local.blobs.get_bytes(digest) for _, (digest, _) in sorted(manifest.items())]
-    return read_table(chunks, fmt, version.ref).to_pandas()
+    table = read_table(chunks, fmt, version.ref)
+    return table if format == "arrow" else table.to_pandas()
 
 
 def checkout(ref: str | Path | DatasetVersion, out_dir: str | Path | None = None, *,

@@ -1,7 +1,7 @@
 """Feature definitions as values: :class:`Entity`, :class:`Field`, :class:`FeatureView`, :class:`OnDemandFeatureView`.
 
 Each definition turns into a JSON-ready *spec* (``to_spec``) that the registry stores, versions and diffs, and comes
-back from one (``from_spec``). A view's source is a dataset (``NAME`` or ``NAME@v3``), a Parquet/CSV path or URL, or a
+back from one (``from_spec``). A view's source is a dataset (``NAME`` or ``NAME@v3``), a table file path or URL, or a
 SQL query through a SQLAlchemy URL (:class:`Source`).
 """
 
@@ -26,7 +26,7 @@ __all__ = ["DTYPES", "Definition", "Entity", "FeatureView", "Field", "OnDemandFe
 
 DTYPES = ("int64", "int32", "float64", "float32", "string", "bool", "timestamp")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+_TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson")
 
 
 def check_name(name: str, what: str) -> str:
@@ -83,7 +83,7 @@ class Entity:
 @dataclass(frozen=True)
 class Source:
     """Where a view's rows come from: ``kind`` is ``dataset`` (``ref`` = NAME or NAME@vN), ``file`` (``ref`` = path or
-    URL of Parquet/CSV) or ``sql`` (``ref`` = SQLAlchemy URL, ``query`` = the SELECT)."""
+    URL of Parquet, CSV, TSV or JSON lines) or ``sql`` (``ref`` = SQLAlchemy URL, ``query`` = the SELECT)."""
 
     kind: str
     ref: str
@@ -102,7 +102,7 @@ class Source:
 
     @classmethod
     def file(cls, path: str | Path) -> Source:
-        """A Parquet or CSV file (or a directory of them), local or any fsspec URL."""
+        """A Parquet, CSV, TSV or JSON-lines file (or a directory of them), local or any fsspec URL."""
         return cls("file", str(path))
 
     @classmethod
@@ -112,7 +112,8 @@ class Source:
 
     @classmethod
     def parse(cls, value: str | Path | Source) -> Source:
-        """A string is a file when it is a URL, ends in .parquet/.pq/.csv or names an existing path, else a dataset."""
+        """A string is a file when it is a URL, ends in a table suffix (.parquet, .csv, .jsonl…) or names an existing
+        path, else a dataset."""
         if isinstance(value, Source):
             return value
         text = str(value)

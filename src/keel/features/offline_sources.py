@@ -3,7 +3,7 @@ the row's position in the source as one key, breaking timestamp ties: the later 
 :func:`keel.features.pit.order_key`) and the features cast to their dtypes.
 
 Parquet (a file, a directory of files, or a tabular dataset version) is scanned in place, so a large source streams;
-CSV and SQL sources are read through pyarrow / SQLAlchemy into Arrow first.
+CSV, TSV, JSON-lines and SQL sources are read through pyarrow / SQLAlchemy into Arrow first.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, src: Source,
 
 
 def _expand(ref: str, view: str) -> tuple[list[str], str]:
-    """The files of a path or URL (a directory's Parquet/CSV files, sorted) and their one format."""
+    """The files of a path or URL (a directory's table files, sorted) and their one format."""
     from keel.data.tabular import table_format
 
     if "://" in ref and not ref.startswith("file://"):
@@ -164,13 +164,13 @@ def _expand(ref: str, view: str) -> tuple[list[str], str]:
                        field="source")
     fmt = table_format(urls)
     if fmt is None:
-        raise InvalidInput(f"feature view {view!r}: source {ref!r} is not Parquet or CSV files of one format",
-                           field="source")
+        raise InvalidInput(f"feature view {view!r}: source {ref!r} is not Parquet, CSV, TSV or JSON-lines files of "
+                           "one format", field="source")
     return urls, fmt
 
 
 def _files_relation(con: duckdb.DuckDBPyConnection, urls: list[str], fmt: str, view: str) -> str:
-    if fmt == "csv":
+    if fmt != "parquet":
         import fsspec
 
         from keel.data.tabular import read_table
@@ -179,7 +179,7 @@ def _files_relation(con: duckdb.DuckDBPyConnection, urls: list[str], fmt: str, v
         for url in urls:
             with fsspec.open(url, "rb") as fh:
                 chunks.append(fh.read())
-        return _register(con, read_table(chunks, "csv", view), view)
+        return _register(con, read_table(chunks, fmt, view), view)
     scans = [f"SELECT * EXCLUDE (file_row_number), (file_row_number + {i << _ORDER_BITS}) AS __o FROM "
              f"read_parquet({_literal(url)}, file_row_number = true)" for i, url in enumerate(urls)]
     return "(" + " UNION ALL ".join(scans) + ")"
