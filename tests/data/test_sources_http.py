@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
@@ -163,3 +164,21 @@ def test_api_errors(server: str) -> None:
         api("/api/numbered", records_path="data", page_param="page", max_pages=2)
     with pytest.raises(InvalidInput, match="not both"):
         api("/api/numbered", next="links.next", page_param="page")
+
+
+def test_unresolvable_host_is_unavailable_not_missing() -> None:
+    import aiohttp
+
+    # .invalid never resolves (RFC 2606); the timeout bounds a resolver that waits instead of failing at once
+    quick = {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=10)}}
+    with pytest.raises(Unavailable, match="unreachable"):
+        keel.data.read("http://no-such-host.invalid/x.csv", storage_options=quick)
+    with pytest.raises(Unavailable, match="unreachable"):
+        keel.data.read("http://no-such-host.invalid/x.csv")
+
+
+def test_add_from_an_unreachable_host_or_a_missing_url(keel_home: Path, server: str) -> None:
+    with pytest.raises(Unavailable, match="unreachable"):
+        keel.data.add(f"http://127.0.0.1:{free_port()}/x.csv", "z")
+    with pytest.raises(NotFound, match="missing.csv"):
+        keel.data.add(f"{server}/files/missing.csv", "z")

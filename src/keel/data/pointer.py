@@ -55,11 +55,16 @@ def read_pointer(path: Path) -> Pointer:
     if not path.is_file():
         raise NotFound(f"pointer file {str(path)!r} does not exist", field="pointer")
     with local_errors(path):
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{path}: not a text file ({exc.reason} at byte {exc.start}); restore it from git",
+                               field="pointer") from exc
     try:
         body = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}: not valid YAML ({exc}); restore it from git", field="pointer") from exc
+        raise InvalidInput(f"{path}: not valid YAML {_yaml_problem(exc)}; fix that line or restore the file from git",
+                           field="pointer") from exc
     if not isinstance(body, dict) or any(key not in body for key in _FIELDS):
         raise InvalidInput(f"{path}: a pointer needs the fields {', '.join(_FIELDS)}", field="pointer")
     try:
@@ -67,3 +72,11 @@ def read_pointer(path: Path) -> Pointer:
                        str(body["hash"]), check_path(str(body["path"])))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{path}: field 'number' must be an integer ({exc})", field="pointer") from exc
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one phrase: ``at line L, column C: <problem>`` (1-based, as editors count)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"at line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return "(" + where + " ".join(str(problem).split()) + ")"

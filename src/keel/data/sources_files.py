@@ -4,16 +4,19 @@ A single file is opened through fsspec (compression inferred from the name: ``.g
 pyarrow's streaming readers (``pyarrow.csv.open_csv``, ``pyarrow.json.open_json``, ``ParquetFile.iter_batches``);
 a directory is read as a ``pyarrow.dataset``. Errors are mapped here::
 
-    FileNotFoundError, HTTP 404            -> NotFound      (check the path or URL)
-    HTTP 401/403, PermissionError          -> PermissionDenied
-    other HTTP 4xx                         -> InvalidInput
-    HTTP 5xx, connection refused, OSError  -> Unavailable   (the host or disk could not be reached)
-    ArrowInvalid (unparsable content)      -> InvalidInput  (names the format, hints at column_types=)
+    FileNotFoundError, HTTP 404                  -> NotFound      (check the path or URL)
+    HTTP 401/403, PermissionError                -> PermissionDenied
+    other HTTP 4xx                               -> InvalidInput
+    host refused or unresolvable (DNS)           -> Unavailable   ("unreachable": check the host and port)
+    HTTP 5xx, other OSError                      -> Unavailable   (the host or disk could not be read)
+    ArrowInvalid (unparsable content)            -> InvalidInput  (names the format, hints at column_types=)
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
+import sys
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
@@ -161,7 +164,13 @@ def _http_status(exc: BaseException) -> int | None:
 
 
 def _refused(exc: BaseException) -> bool:
-    return any(isinstance(e, ConnectionError) or type(e).__name__ == "ClientConnectorError" for e in _chain(exc))
+    """Whether the host could not be reached at all: refused, reset, unresolvable (DNS), or aiohttp's connector
+    errors and their subclasses (``ClientConnectorDNSError``, ...) that fsspec's http filesystem wraps."""
+    aiohttp = sys.modules.get("aiohttp")  # an aiohttp error can only be raised once fsspec's http backend loaded it
+    unreachable: tuple[type[BaseException], ...] = (ConnectionError, socket.gaierror)
+    if aiohttp is not None:
+        unreachable += (aiohttp.ClientOSError,)
+    return any(isinstance(e, unreachable) for e in _chain(exc))
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from keel.data.entities import DatasetVersion
 from keel.data.pointer import write_pointer
-from keel.errors import InvalidInput, NotFound
+from keel.errors import InvalidInput
 
 __all__ = ["add_source", "is_remote_source"]
 
@@ -58,10 +58,11 @@ def _stage_files(source: str, staging: Path) -> Path:
 
     with file_errors(source, "files"):
         fs, path = fsspec.core.url_to_fs(source)
-        if not fs.exists(path):
-            raise NotFound(f"source {source!r} does not exist", field="source")
+        # info(), not exists(): exists() answers False for an unreachable host too, which would read "does not
+        # exist"; info() raises, and file_errors tells FileNotFoundError (NotFound) from a host it cannot reach.
+        is_dir = fs.info(path).get("type") == "directory"
         target = staging / (PurePosixPath(path.rstrip("/")).name or "data")
-        if fs.isdir(path):
+        if is_dir:
             fs.get(path.rstrip("/") + "/", str(target) + "/", recursive=True)
         else:
             fs.get(path, str(target))
