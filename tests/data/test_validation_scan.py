@@ -94,9 +94,9 @@ def _dump(result: Any) -> str:
 
 def _one_pass(data: Any, suite: Suite, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> Any:
     """``validate`` with the one-query plan of CSV sources."""
-    attach = validate_run._attach
+    attach = validate_run.attach
     with monkeypatch.context() as patch:
-        patch.setattr(validate_run, "_attach", lambda *a, **k: (attach(*a, **k)[0], "text"))
+        patch.setattr(validate_run, "attach", lambda *a, **k: (attach(*a, **k)[0], "text"))
         return validate(data, suite, **kwargs)
 
 

@@ -19,7 +19,7 @@ __all__ = ["profile", "validate"]
 _STYLES = {"pass": "green", "warn": "yellow", "fail": "red"}
 
 
-def validate(data: str = typer.Argument(..., help="A Parquet/CSV/JSON-lines path or a dataset ref NAME@VERSION."),
+def validate(data: str = typer.Argument(..., help="A Parquet/CSV/TSV/JSON-lines path or a dataset ref NAME@VERSION."),
              suite: Path = typer.Option(..., "--suite", "-s", help="The YAML suite to check against."),
              json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
              html_out: Path | None = typer.Option(None, "--html", help="Write the HTML report here.")) -> None:
@@ -47,7 +47,7 @@ def validate(data: str = typer.Argument(..., help="A Parquet/CSV/JSON-lines path
         raise typer.Exit(1)
 
 
-def profile(data: str = typer.Argument(..., help="A Parquet/CSV/JSON-lines path or a dataset ref NAME@VERSION."),
+def profile(data: str = typer.Argument(..., help="A Parquet/CSV/TSV/JSON-lines path or a dataset ref NAME@VERSION."),
             out: Path = typer.Option(..., "--out", "-o", help="Where to write the inferred suite (YAML)."),
             max_set_size: int = typer.Option(20, "--max-set-size", min=1,
                                              help="Strings with at most this many distinct values get an in_set.")

@@ -8,8 +8,9 @@ and sizes a bitmap for exact unique counts of integers; a second statement scans
 failing rows then fetch their details (in_set's distinct unexpected values) in one more query and up to five example
 rows each; each distribution check reads its column once more for its test.
 
-``data`` is a pandas DataFrame, an Arrow table, or a Parquet/CSV/JSON-lines path (file or folder). A dataset ref
-``NAME@v`` is resolved by ``resolve`` or, when the versioning side provides it, by ``keel.data.load``.
+``data`` is a pandas DataFrame, an Arrow table, or a Parquet/CSV/TSV/JSON-lines path (file or folder). A dataset
+ref ``NAME@v`` is read where its files are stored (a Parquet version gets the statistics-first plan), or resolved by
+``resolve`` when one is given.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from keel.data.validate_sources import Resolver, attach
 from keel.data.validation import (
     SOURCE,
     ColumnExists,
@@ -46,15 +47,12 @@ from keel.data.validation import (
     quote_ident,
 )
 from keel.data.validation_report import CheckResult, ValidationResult
-from keel.errors import InvalidInput, NotFound
+from keel.errors import InvalidInput
 
 __all__ = ["profile", "validate"]
 
-Resolver = Callable[[str], Any]
 _REFERENCE = "__keel_reference"
 _EXACT_STATISTICS = ("integer", "date", "timestamp")  # types whose Parquet min/max DuckDB may use as they are
-_READERS = {".parquet": "read_parquet", ".pq": "read_parquet", ".csv": "read_csv_auto", ".tsv": "read_csv_auto",
-            ".jsonl": "read_json_auto", ".ndjson": "read_json_auto", ".json": "read_json_auto"}
 
 
 def validate(data: Any, suite: Suite, *, resolve: Resolver | None = None, now: dt.datetime | None = None,
@@ -63,7 +61,7 @@ def validate(data: Any, suite: Suite, *, resolve: Resolver | None = None, now: d
     started = time.perf_counter()
     con = duckdb.connect()
     try:
-        source, kind = _attach(con, SOURCE, data, resolve)
+        source, kind = attach(con, SOURCE, data, resolve)
         schema = _schema(con, SOURCE)
         # Parquet has statistics; in memory, a second pass pays off only to size a bitmap for unique integers
         columnar = kind == "parquet" or (kind == "memory" and any(
@@ -82,7 +80,7 @@ def profile(data: Any, *, resolve: Resolver | None = None, max_set_size: int = 2
     no nulls, numeric ranges from min/max, in-set for low-cardinality strings, and a row count range (½× to 2×)."""
     con = duckdb.connect()
     try:
-        source, _ = _attach(con, SOURCE, data, resolve)
+        source, _ = attach(con, SOURCE, data, resolve)
         schema = _schema(con, SOURCE)
         stats = _column_stats(con, schema)
         checks: list[Any] = []
@@ -283,16 +281,20 @@ class _Runner:
     def culprit(self, checks: list[tuple[int, Any]], exc: duckdb.Error) -> InvalidInput:
         """The first check whose SQL does not bind, named with DuckDB's reason."""
         for index, check in checks:
-            sql = flat_query(self.needs(check), SOURCE)
+            sql = flat_query(_unique(["count(*)", *self.needs(check)], []), SOURCE)
             try:
                 self.con.sql(sql + " LIMIT 0").fetchall()
             except duckdb.Error as bad:
                 return InvalidInput(f"checks[{index}] {check.label}: {str(bad).splitlines()[0]}; fix the check",
                                     field=f"checks[{index}]")
-        return InvalidInput(f"the suite could not be evaluated: {str(exc).splitlines()[0]}", field="checks")
+        reason = str(exc).splitlines()[0]
+        if "reading the stream registered as" in reason:  # pyarrow failed to parse the CSV/JSON text part-way
+            return InvalidInput(f"the data could not be read: {reason.split(' failed: ', 1)[-1]}; fix the file",
+                                field="data")
+        return InvalidInput(f"the suite could not be evaluated: {reason}", field="checks")
 
     def distribution(self, index: int, check: Distribution) -> CheckResult:
-        _attach(self.con, _REFERENCE, check.reference, self.resolve)
+        attach(self.con, _REFERENCE, check.reference, self.resolve)
         if check.column not in _schema(self.con, _REFERENCE):
             return _result(index, check, False, None, message=f"column {check.column!r} not in the reference")
         method = check.method
@@ -353,50 +355,6 @@ def _result(index: int, check: Any, passed: bool, observed: Any, failing: int | 
     return CheckResult(index=index, name=check.label, check=check.check, column=getattr(check, "column", None),
                        severity=check.severity, passed=bool(passed), observed=observed, failing_rows=failing,
                        examples=examples or [], message=message)
-
-
-def _attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> tuple[str, str]:
-    """Expose ``data`` as the view ``view``; returns a description of the source for reports, and its kind:
-    ``parquet``, ``memory`` (a DataFrame, an Arrow table) or ``text`` (CSV, JSON: costly to parse twice)."""
-    if isinstance(data, str | Path) and Path(data).exists():
-        return str(data), "parquet" if _attach_path(con, view, Path(data)) == "read_parquet" else "text"
-    if isinstance(data, str):
-        if "@" not in data:
-            raise NotFound(f"{data} does not exist; give a Parquet/CSV path or a dataset ref NAME@VERSION",
-                           field="data")
-        return data, _attach(con, view, _resolver(resolve)(data), None)[1]
-    try:
-        con.register(view, data)
-    except (duckdb.Error, TypeError, ValueError) as exc:
-        raise InvalidInput(f"cannot validate a {type(data).__name__}; give a DataFrame, an Arrow table or a path",
-                           field="data") from exc
-    return type(data).__name__, "memory"
-
-
-def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
-    """Create the view over the file(s) at ``path``; returns the DuckDB reader used."""
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _READERS) if path.is_dir() else [path]
-    readers = {_READERS.get(p.suffix.lower()) for p in files}
-    if not files or None in readers or len(readers) > 1:
-        raise InvalidInput(f"{path}: expected Parquet, CSV or JSON-lines file(s) of one format", field="data")
-    listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
-    reader = str(readers.pop())
-    try:
-        con.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {reader}({listing})")
-    except duckdb.Error as exc:
-        raise InvalidInput(f"{path} cannot be read: {str(exc).splitlines()[0]}", field="data") from exc
-    return reader
-
-
-def _resolver(resolve: Resolver | None) -> Resolver:
-    if resolve is not None:
-        return resolve
-    import keel.data
-
-    if "load" in keel.data._LAZY:  # dataset versioning provides keel.data.load("NAME@v")
-        load: Resolver = keel.data.load
-        return load
-    raise InvalidInput("dataset refs NAME@VERSION need dataset versioning; pass a file path instead", field="data")
 
 
 def _schema(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:

@@ -1,0 +1,102 @@
+"""Where validation reads its data: files (Parquet by DuckDB; CSV, TSV and JSON lines by pyarrow, as ingestion
+parses them), dataset versions read where they are stored, and frames or Arrow tables in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from keel.errors import InvalidInput, NotFound
+
+__all__ = ["Resolver", "attach"]
+
+Resolver = Callable[[str], Any]
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+            ".ndjson": "jsonl", ".json": "json"}
+
+
+def attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> tuple[str, str]:
+    """Expose ``data`` as the view ``view``; returns a description of the source for reports, and its kind:
+    ``parquet``, ``memory`` (a DataFrame, an Arrow table) or ``text`` (CSV, TSV, JSON: costly to parse twice).
+
+    A dataset ref ``NAME@v`` is read where its files are stored (Parquet by DuckDB, text through pyarrow), unless a
+    ``resolve`` function is given, whose result (a frame, a table or a path) is attached instead."""
+    if isinstance(data, str | Path) and Path(data).exists():
+        return str(data), _attach_path(con, view, Path(data))
+    if isinstance(data, str):
+        if "@" not in data:
+            raise NotFound(f"{data} does not exist; give a table file (Parquet, CSV, TSV, JSON lines) or a dataset "
+                           "ref NAME@VERSION", field="data")
+        if resolve is None:
+            return data, _attach_version(con, view, data)
+        return data, attach(con, view, resolve(data), None)[1]
+    try:
+        con.register(view, data)
+    except (duckdb.Error, TypeError, ValueError) as exc:
+        raise InvalidInput(f"cannot validate a {type(data).__name__}; give a DataFrame, an Arrow table or a path",
+                           field="data") from exc
+    return type(data).__name__, "memory"
+
+
+def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
+    """Create the view over the file(s) at ``path``; returns the kind (``parquet`` or ``text``). Parquet is read
+    by DuckDB; CSV, TSV and JSON lines by pyarrow, as ``keel data ingest`` reads them (a row with a wrong number of
+    fields is an error, where DuckDB's sniffer would guess around it); a ``.json`` file (an array, or lines) by
+    DuckDB's JSON reader."""
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _FORMATS) if path.is_dir() else [path]
+    formats = {_FORMATS.get(p.suffix.lower()) for p in files}
+    if not files or None in formats or len(formats) > 1:
+        raise InvalidInput(f"{path}: expected Parquet, CSV, TSV or JSON-lines file(s) of one format", field="data")
+    fmt = str(formats.pop())
+    if fmt == "json":
+        listing = "[" + ", ".join(_sql_text(str(p)) for p in files) + "]"
+        _create_view(con, view, f"read_json_auto({listing})", str(path))
+        return "text"
+    return _attach_files(con, view, [str(p) for p in files], fmt, None, str(path))
+
+
+def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str) -> str:
+    """The view over a tabular dataset version's stored files, read in place (nothing is copied)."""
+    try:
+        from keel.data.table_files import table_files
+    except ImportError as exc:  # pragma: no cover - dataset versioning ships with keel.data
+        raise InvalidInput("dataset refs NAME@VERSION need dataset versioning; pass a file path instead",
+                           field="data") from exc
+    files = table_files(ref)
+    return _attach_files(con, view, files.urls, files.format, files.fs, files.version.ref)
+
+
+def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], fmt: str, fs: Any,
+                  what: str) -> str:
+    if fmt == "parquet":
+        if fs is not None:
+            con.register_filesystem(fs)
+        _create_view(con, view, "read_parquet([" + ", ".join(_sql_text(u) for u in urls) + "])", what)
+        return "parquet"
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    from keel.data.tabular import file_format
+
+    paths = [u.split("://", 1)[1] for u in urls] if fs is not None else urls
+    try:
+        dataset = pads.dataset(paths, format=file_format(fmt), filesystem=fs)
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(f"{what} cannot be read as {fmt}: {str(exc).splitlines()[0]}", field="data") from exc
+    con.register(view, dataset)
+    return "text"
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, view: str, reader: str, what: str) -> None:
+    try:
+        con.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {reader}")
+    except duckdb.Error as exc:
+        raise InvalidInput(f"{what} cannot be read: {str(exc).splitlines()[0]}", field="data") from exc
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
