@@ -218,3 +218,22 @@ def test_log_input_links_the_version_to_the_run(keel_home: Path, tmp_path: Path)
     with db.read() as conn:
         edges = edges_touching(conn, "dataset_version", [version.id])
     assert [(e.relation, e.dst_kind, e.dst_id) for e in edges] == [("input_to", "run", run_id)]
+
+
+def test_log_input_of_a_ref_string_resolves_and_links_a_local_version(keel_home: Path, tmp_path: Path) -> None:
+    src = tmp_path / "train.csv"
+    src.write_text("a\n1\n2\n")
+    version = data.add(src, "train")
+    with keel.start_run() as run:
+        keel.log_input("train@v1", context="training")
+        keel.log_input("external@2024-06", context="eval")  # no local dataset of that name: recorded as given
+        with pytest.raises(NotFound, match="v9"):
+            keel.log_input("train@v9")  # a known dataset, an unknown version: a typo, not a new reference
+    run_id = run.info.run_id
+    inputs = {i.name: i for i in keel.get_run(run_id).inputs}
+    assert (inputs["train"].digest, inputs["train"].source) == (version.manifest_digest, f"train@{version.id}")
+    assert inputs["external"].digest == "2024-06"
+    db = open_database(get_backend().settings.resolved_db_url)
+    with db.read() as conn:
+        edges = edges_touching(conn, "dataset_version", [version.id])
+    assert [(e.relation, e.dst_kind, e.dst_id) for e in edges] == [("input_to", "run", run_id)]

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from keel.artifacts import check_path
-from keel.errors import AlreadyExists, InvalidInput
+from keel.errors import AlreadyExists, InvalidInput, NotFound
 from keel.tracking.batcher import MetricBatcher
 from keel.tracking.context import get_backend
 from keel.tracking.entities import DatasetInput, Experiment, Metric, Run, RunStatus
@@ -309,7 +309,10 @@ def log_figure(figure: Any, artifact_file: str) -> None:
 
 def log_input(dataset: DatasetInput | str | Any, context: str | None = None, name: str | None = None) -> None:
     """Record a dataset the run consumed: a :class:`DatasetInput`, a ``keel.data`` DatasetVersion (also linked in the
-    lineage graph), a ``"name@version"`` ref or a DataFrame."""
+    lineage graph), a ``"name@version"`` ref (resolved and linked like a DatasetVersion when it names a version of a
+    local ``keel.data`` dataset; otherwise recorded as given) or a DataFrame."""
+    if isinstance(dataset, str) and "@" in dataset:
+        dataset = _local_version(dataset) or dataset
     ds = _dataset_ref(dataset, context, name)
     run_id = _run().run_id
     get_backend().tracking.log_inputs(run_id, [ds])
@@ -317,6 +320,25 @@ def log_input(dataset: DatasetInput | str | Any, context: str | None = None, nam
         from keel.data.versioning import link_run
 
         link_run(dataset, run_id)  # type: ignore[arg-type]
+
+
+def _local_version(ref: str) -> Any | None:
+    """The ``keel.data`` version ``ref`` names on the local store; None when no local dataset has that name (an
+    external reference). A known dataset with an unknown version is NotFound: most likely a typo."""
+    from keel.config import get_settings
+
+    if get_settings().is_remote:
+        return None
+    from keel.data.versioning import get_version, versions
+
+    try:
+        return get_version(ref)
+    except (NotFound, InvalidInput):
+        try:
+            versions(ref.partition("@")[0])
+        except (NotFound, InvalidInput):
+            return None
+        raise
 
 
 def _dataset_ref(dataset: Any, context: str | None, name: str | None) -> DatasetInput:
