@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -82,16 +82,23 @@ def test_s3_push_failing_midway_then_retry_and_corruption(keel_home: Path, tmp_p
     data.add(root, "raw")
     original, calls = FsspecStorage._write_remote, {"n": 0}
 
-    def flaky(self: FsspecStorage, tmp: str, final: str, chunks: object) -> None:
+    def flaky(self: FsspecStorage, tmp: str, final: str, chunks: Iterable[bytes]) -> None:
         calls["n"] += 1
-        if calls["n"] > 3:
-            raise OSError("connection reset")
-        original(self, tmp, final, chunks)  # type: ignore[arg-type]
+        if calls["n"] <= 3:
+            return original(self, tmp, final, chunks)
+
+        def cut_off() -> Iterator[bytes]:  # the connection drops after 1,000 bytes of the 4th object went out
+            for chunk in chunks:
+                yield chunk[:1000]
+                raise OSError("connection reset")
+
+        return original(self, tmp, final, cut_off())
 
     monkeypatch.setattr(FsspecStorage, "_write_remote", flaky)
     with pytest.raises(Unavailable, match="connection reset"):
         data.push("raw", workers=1)
     assert len(_s3_objects(bucket)) == 3 and not bucket.exists("keel-test/ds/datasets")
+    assert not [p for p in bucket.find("keel-test") if TEMP_PREFIX in p]  # the cut-off upload left nothing
     monkeypatch.setattr(FsspecStorage, "_write_remote", original)
     assert data.push("raw").objects == 4  # the 3 missing files + manifest
     assert not [p for p in bucket.find("keel-test") if TEMP_PREFIX in p]
@@ -105,3 +112,20 @@ def test_s3_push_failing_midway_then_retry_and_corruption(keel_home: Path, tmp_p
         data.pull("raw")
     with pytest.raises(NotFound):
         data.get_version("raw@v1")
+
+
+def test_read_streams_csv_parquet_and_jsonl_from_s3(bucket: s3fs.S3FileSystem, s3_endpoint: str,
+                                                    tmp_path: Path) -> None:
+    frame = pd.DataFrame({"id": range(1000), "name": [f"n{i}" for i in range(1000)], "x": [i / 7 for i in range(1000)]})
+    bucket.pipe("keel-test/in/t.csv", frame.to_csv(index=False).encode())
+    bucket.pipe("keel-test/in/t.jsonl", frame.to_json(orient="records", lines=True).encode())
+    frame.to_parquet(tmp_path / "t.parquet")
+    bucket.put(str(tmp_path / "t.parquet"), "keel-test/in/t.parquet")
+    options = {"storage_options": {"endpoint_url": s3_endpoint}}
+    for name in ("t.csv", "t.jsonl", "t.parquet"):
+        source = data.read(f"s3://keel-test/in/{name}", batch_rows=300, **options)
+        sizes = [batch.num_rows for batch in source.batches()]
+        assert sizes == [300, 300, 300, 100], name  # streamed in batches, not read whole
+        pd.testing.assert_frame_equal(source.to_arrow().to_pandas(), frame, check_dtype=False)
+    with pytest.raises(NotFound, match="does not exist"):
+        data.read("s3://keel-test/in/missing.csv", **options).to_arrow()
