@@ -48,12 +48,14 @@ def measurements() -> pd.DataFrame:
 
 
 def snapshot_and_validate() -> keel.data.DatasetVersion:
-    """The measurements become a dataset version, profiled into a check suite and validated (a CI gate)."""
+    """The raw measurements (a CSV export) are ingested in batches into a Parquet dataset version, which is profiled
+    into a check suite and validated (a CI gate)."""
     home = keel.tracking.context.get_backend().settings.home
-    home.mkdir(parents=True, exist_ok=True)
-    source = home / "measurements.parquet"
-    measurements().to_parquet(source, index=False)
-    version = keel.data.add(source, "breast-cancer-data", message="sklearn's bundled breast cancer set")
+    (home / "raw").mkdir(parents=True, exist_ok=True)
+    measurements().to_csv(home / "raw" / "measurements.csv", index=False)
+    keel_cli("data", "ingest", str(home / "raw" / "measurements.csv"), "-o", str(home / "measurements.parquet"),
+             "--name", "breast-cancer-data")
+    version = keel.data.get_version("breast-cancer-data")
     print(f"dataset {version.name}@v{version.number}: {version.row_count} rows, id {version.id}")
     keel_cli("data", "checkout", f"{version.name}@v{version.number}", "-o", str(home / "restored"))  # verified
     keel_cli("data", "profile", f"{version.name}@v{version.number}", "-o", str(home / "suite.yaml"))
@@ -83,8 +85,9 @@ def feature_store() -> tuple[pd.DataFrame, keel.data.DatasetVersion]:
     return result.frame, result.dataset_version
 
 
-def train(alpha: float, frame: pd.DataFrame, dataset: keel.data.DatasetVersion, seed: int = 0) -> int:
-    """One tracked training run that logs and registers its model; returns the registered version."""
+def train(alpha: float, frame: pd.DataFrame, inputs: list[keel.data.DatasetVersion], seed: int = 0) -> int:
+    """One tracked training run that logs and registers its model; returns the registered version. The run links
+    to its training set and to the validated dataset version the features came from."""
     x_train, x_val, y_train, y_val = train_test_split(frame[FEATURES], frame["target"], test_size=0.25,
                                                       random_state=seed)
     scaler = StandardScaler().fit(x_train)
@@ -92,7 +95,8 @@ def train(alpha: float, frame: pd.DataFrame, dataset: keel.data.DatasetVersion, 
     model = SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed)
     with keel.start_run(run_name=f"sgd-alpha-{alpha:g}"):
         keel.log_params({"model": "SGDClassifier", "alpha": alpha, "epochs": EPOCHS, "seed": seed})
-        keel.log_input(dataset, context="training")  # the run links to the dataset version
+        for dataset in inputs:
+            keel.log_input(dataset, context="training")  # the run links to each dataset version
         classes = np.unique(y_train)
         for epoch in range(EPOCHS):
             model.partial_fit(x_train_s, y_train, classes=classes)
@@ -120,9 +124,9 @@ def holdout() -> pd.DataFrame:
 
 def main() -> None:
     keel.set_experiment("quickstart")
-    snapshot_and_validate()
+    data = snapshot_and_validate()
     frame, training_set = feature_store()
-    versions = [train(alpha, frame, training_set) for alpha in (1e-4, 1e-3, 1e-2)]
+    versions = [train(alpha, frame, [training_set, data]) for alpha in (1e-4, 1e-3, 1e-2)]
     best = keel.search_runs("quickstart", order_by=["metrics.val_accuracy DESC"], max_results=1,
                             output_format="list")[0]
     print(f"\nlogged {len(versions)} runs and registered versions {versions}; best: {best.info.run_name} "

@@ -41,3 +41,30 @@ def test_quickstart_runs_end_to_end(demo_store: Any) -> None:
     assert "trigger:retrain-on-drift <- alert:ct-drift-alert" in out and "succeeded run" in out
     assert (tmp_path / ".keel" / "keel.db").is_file()  # the embedded default, nothing configured
     assert "http://127.0.0.1:5000/ui/models/breast-cancer" in out  # ends with the UI's URL of the demo's objects
+
+
+@pytest.mark.timeout(900)
+def test_demo_runs_link_to_the_ingested_and_validated_dataset(demo_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert demo_store.returncode == 0, demo_store.stderr
+    assert "wrote 569 rows × 32 columns to" in demo_store.output  # keel data ingest of the raw CSV export
+    monkeypatch.setenv("KEEL_HOME", str(demo_store.home))
+    for name in ("KEEL_TRACKING_URI", "KEEL_DB_URL", "KEEL_ARTIFACT_ROOT", "KEEL_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    import keel
+    import keel.data
+    from keel.tracking.context import reset_backend
+
+    reset_backend()
+    try:
+        data = keel.data.get_version("breast-cancer-data@v1")
+        assert data.source.endswith("measurements.csv") and data.row_count == 569
+        (report,) = keel.data.validation_reports(data)
+        assert report["passed"] is True and len(report["checks"]) > 30
+        runs = [r for r in keel.search_runs("quickstart", output_format="list")
+                if (r.info.run_name or "").startswith("sgd-alpha")]
+        assert len(runs) == 3
+        for run in runs:
+            assert {i.name for i in keel.get_run(run.info.run_id).inputs} == {"breast-cancer-data",
+                                                                              "breast-cancer-training"}
+    finally:
+        reset_backend()
