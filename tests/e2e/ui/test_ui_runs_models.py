@@ -40,9 +40,14 @@ def test_click_through_experiments_run_version_deployment_lineage(ui: Any) -> No
     assert "/ui/runs/" in page.url
     assert page.locator("#params-table").inner_text().count("alpha") == 1
     assert page.locator("#charts .chart[data-chart-ready='1']").count() >= 2  # train/val curves over 20 steps
-    assert "breast-cancer-training" in page.locator(".input").first.inner_text()  # the input, linked
-    data_page = httpx.get(ui.base_url + (page.locator(".input a").first.get_attribute("href") or ""), timeout=30)
-    assert data_page.status_code == 200 and "breast-cancer-training" in data_page.text
+    inputs = page.locator(".input")  # the training set and the validated dataset version, each linked
+    assert sorted(text.split()[0] for text in inputs.all_inner_texts()) == ["breast-cancer-data",
+                                                                            "breast-cancer-training"]
+    for i in range(2):
+        name = inputs.nth(i).inner_text().split()[0]
+        link = inputs.nth(i).locator("a").first.get_attribute("href") or ""
+        data_page = httpx.get(ui.base_url + link, timeout=30)
+        assert data_page.status_code == 200 and name in data_page.text
     ui.shot("run")
 
     page.click("a.model-version-link")  # the output model version
