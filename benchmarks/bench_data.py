@@ -387,6 +387,14 @@ def _kept_p8(path: Path = RESULTS) -> list[str]:
     return kept if any(line.startswith("| P8") for line in kept) else []
 
 
+def _kept_p8_notes(path: Path = RESULTS) -> list[str]:
+    """The earlier run's P8 notes (its rounds, one line per shape), kept by a P7-only run."""
+    text = path.read_text() if path.exists() else ""
+    section = text[text.find("<!-- begin data -->"):text.find("<!-- end data -->")]
+    return [line.removeprefix("Note: ").removesuffix(".") for line in section.splitlines()
+            if line.startswith("Note: P8 ")]
+
+
 def report(add_rows: list[dict[str, object]], validation: dict[str, object]) -> None:
     """The figures as plain text on stdout."""
     print(f"{'P8':4} {'shape':34} {'keel add s':>11} {'re-add s':>9} {'stat s':>8} {'dvc add s':>10} {'re-add s':>9}")
@@ -434,7 +442,8 @@ def write_results(add_rows: list[dict[str, object]], validation: dict[str, objec
         "|---|---|---|---|---|---|",
     ]
     if kept:
-        notes = ["the P8 rows are from an earlier run (their date); this run measured P7 only", *notes]
+        notes = ["the P8 rows are from an earlier run (their date); this run measured P7 only", *_kept_p8_notes(),
+                 *notes]
     for row in add_rows:
         notes.append(f"P8 {row['shape']}: Keel add {_seconds(row['keel_runs'])}, re-add "
                      f"{_seconds(row['keel_readd_runs'])}; DVC add {_seconds(row['dvc_runs'])}, re-add "

@@ -106,3 +106,14 @@ def test_p8_rounds_take_turns_and_report_each_sides_median(tmp_path: Path, monke
         assert (row["keel_add_s"], row["keel_readd_s"], row["dvc_add_s"], row["dvc_readd_s"]) == (2.0, 0.2, 8.0, 3.0)
         assert row["keel_runs"] == [3.0, 1.0, 2.0] and row["dvc_readd_runs"] == [2.0, 1.0, 3.0]
     assert list(tmp_path.iterdir()) == []  # every round's data is deleted
+
+
+def test_a_p7_only_run_keeps_the_earlier_p8_table_and_notes(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("\n".join([
+        "<!-- begin data -->", "## Data", "", "P8 intro.", "", "| benchmark | Keel | DVC |", "|---|---|---|",
+        "| P8 add one file | 1.80 s | 9.18 s |", "", "P7: intro.", "", "| P7 validate | 1.55 s | 13.27 s |", "",
+        "Note: P8 one file: Keel add 1.80, 1.41 s (round by round).", "Note: P7 something else.", "",
+        "Machine: x", "<!-- end data -->", ""]))
+    assert bench_data._kept_p8(results)[-1] == "| P8 add one file | 1.80 s | 9.18 s |"
+    assert bench_data._kept_p8_notes(results) == ["P8 one file: Keel add 1.80, 1.41 s (round by round)"]
