@@ -44,9 +44,9 @@ def attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolv
 
 def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
     """Create the view over the file(s) at ``path``; returns the kind (``parquet`` or ``text``). Parquet is read
-    by DuckDB; CSV, TSV and JSON lines by pyarrow, as ``keel data ingest`` reads them (a row with a wrong number of
-    fields is an error, where DuckDB's sniffer would guess around it); a ``.json`` file (an array, or lines) by
-    DuckDB's JSON reader."""
+    by DuckDB; CSV, TSV and JSON lines by pyarrow, as Keel reads tables elsewhere (ingestion, ``keel.data.load``: a
+    row with a wrong number of fields is an error, where DuckDB's sniffer would guess around it); a ``.json`` file
+    (an array, or lines) by DuckDB's JSON reader."""
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _FORMATS) if path.is_dir() else [path]
     formats = {_FORMATS.get(p.suffix.lower()) for p in files}
     if not files or None in formats or len(formats) > 1:
@@ -61,11 +61,8 @@ def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
 
 def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str) -> str:
     """The view over a tabular dataset version's stored files, read in place (nothing is copied)."""
-    try:
-        from keel.data.table_files import table_files
-    except ImportError as exc:  # pragma: no cover - dataset versioning ships with keel.data
-        raise InvalidInput("dataset refs NAME@VERSION need dataset versioning; pass a file path instead",
-                           field="data") from exc
+    from keel.data.table_files import table_files
+
     files = table_files(ref)
     return _attach_files(con, view, files.urls, files.format, files.fs, files.version.ref)
 
