@@ -15,6 +15,7 @@ import pytest
 
 from keel import data
 from keel.data import tabular, versioning
+from keel.data.entities import TABLE_SUFFIXES
 from keel.errors import InvalidInput
 
 
@@ -44,8 +45,8 @@ def test_table_format_and_file_format_cover_every_ingestion_format() -> None:
     assert caught.value.field == "format"
     with pytest.raises(InvalidInput, match="not a tabular format"):
         tabular.read_table([b"a\n1\n"], "xlsx", "t")
-    # add() only imports tabular for a first file with one of these suffixes: they must stay the same set
-    assert set(tabular._SUFFIXES) == versioning._TABLE_SUFFIXES
+    # every suffix that makes a snapshot a table names a format that file_format can read
+    assert set(TABLE_SUFFIXES.values()) == set(tabular.FORMATS)
 
 
 def test_read_table_parses_tsv_and_jsonl_bytes() -> None:

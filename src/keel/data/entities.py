@@ -10,7 +10,13 @@ from typing import Any
 
 from keel.errors import InvalidInput
 
-__all__ = ["VERSION_COLUMNS", "DatasetVersion", "check_dataset_name", "parse_ref", "version_from_row"]
+__all__ = ["TABLE_SUFFIXES", "VERSION_COLUMNS", "DatasetVersion", "check_dataset_name", "parse_ref",
+           "version_from_row"]
+
+TABLE_SUFFIXES: Mapping[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
+                                      ".jsonl": "jsonl", ".ndjson": "jsonl"}
+"""File suffix -> tabular format: a snapshot whose files all share one of these formats is a table. Kept here, free
+of pyarrow, so that recognising a table costs no import."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 _NUMBER = re.compile(r"v(\d+)")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from keel.data.entities import TABLE_SUFFIXES
 from keel.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -25,15 +26,13 @@ __all__ = ["FORMATS", "ColumnStats", "describe", "file_format", "read_table", "t
 
 ColumnStats = dict[str, Any]
 
-_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-             ".ndjson": "jsonl"}
 FORMATS = ("parquet", "csv", "tsv", "jsonl")
 """The tabular formats, as :func:`table_format` names them."""
 
 
 def table_format(paths: Sequence[str]) -> str | None:
     """One of :data:`FORMATS` when every path has that format's suffix, else ``None``."""
-    kinds = {_SUFFIXES.get(Path(p).suffix.lower()) for p in paths}
+    kinds = {TABLE_SUFFIXES.get(Path(p).suffix.lower()) for p in paths}
     return kinds.pop() if len(kinds) == 1 and None not in kinds else None
 
 

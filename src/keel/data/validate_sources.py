@@ -9,14 +9,14 @@ from typing import Any
 
 import duckdb
 
+from keel.data.entities import TABLE_SUFFIXES
 from keel.errors import InvalidInput, NotFound
 
 __all__ = ["Resolver", "attach"]
 
 Resolver = Callable[[str], Any]
 
-_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-            ".ndjson": "jsonl", ".json": "json"}
+_FORMATS = {**TABLE_SUFFIXES, ".json": "json"}  # a .json file (an array, or lines) goes to DuckDB's JSON reader
 
 
 def attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> tuple[str, str]:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from keel.artifacts import BlobStore, check_path, hash_bytes
 from keel.config import current_project, current_user, get_settings
 from keel.data import snapshot
-from keel.data.entities import VERSION_COLUMNS, DatasetVersion, check_dataset_name, parse_ref, version_from_row
+from keel.data.entities import (
+    TABLE_SUFFIXES,
+    VERSION_COLUMNS,
+    DatasetVersion,
+    check_dataset_name,
+    parse_ref,
+    version_from_row,
+)
 from keel.data.pointer import is_pointer, read_pointer, write_pointer
 from keel.data.statcache import StatCache, stat_key
 from keel.errors import Conflict, CorruptArtifact, InvalidInput
@@ -152,7 +159,8 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
             return latest
         snapshot.store_files(local.blobs, files, manifest, progress, stored)
         local.blobs.put_bytes(body)
-    described = _describe(files) if Path(files[0].rel).suffix.lower() in _TABLE_SUFFIXES else None
+    # keel.data.tabular (pandas, pyarrow) is imported only when the first file could make the snapshot a table
+    described = _describe(files) if Path(files[0].rel).suffix.lower() in TABLE_SUFFIXES else None
     rows, schema, stats = described or (None, None, None)
     version = local.store.create({
         "name": name, "message": message, "author": author or current_user(), "kind": kind, "path": data.name,
@@ -161,10 +169,6 @@ def add(path: str | Path, name: str, message: str = "", *, author: str | None = 
         "schema": schema, "stats": stats})
     write_pointer(data, version)
     return version
-
-
-# keel.data.tabular (pandas, pyarrow) is imported only when the first file could make the snapshot a table.
-_TABLE_SUFFIXES = frozenset({".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson"})  # tabular._SUFFIXES keys
 
 
 def _describe(files: list[snapshot.LocalFile]) -> tuple[int, list[dict[str, Any]], dict[str, Any]] | None:

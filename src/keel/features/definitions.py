@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel.data.entities import TABLE_SUFFIXES
 from keel.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ __all__ = ["DTYPES", "Definition", "Entity", "FeatureView", "Field", "OnDemandFe
 
 DTYPES = ("int64", "int32", "float64", "float32", "string", "bool", "timestamp")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson")
 
 
 def check_name(name: str, what: str) -> str:
@@ -117,7 +117,8 @@ class Source:
         if isinstance(value, Source):
             return value
         text = str(value)
-        if isinstance(value, Path) or "://" in text or text.lower().endswith(_TABLE_SUFFIXES) or Path(text).exists():
+        if (isinstance(value, Path) or "://" in text or Path(text).suffix.lower() in TABLE_SUFFIXES
+                or Path(text).exists()):
             return cls.file(text)
         return cls.dataset(text)
 
