@@ -72,7 +72,7 @@ def test_validate_reads_a_version_in_place_on_an_s3_root(keel_home: Path, tmp_pa
     import pandas as pd
 
     from keel.data.validate_run import validate
-    from keel.data.validation import InRange, RowCount, Suite, Unique
+    from keel.data.validation import Distribution, InRange, RowCount, Suite, Unique
 
     monkeypatch.setenv("KEEL_ARTIFACT_ROOT", s3_root)
     reset_backend()
@@ -86,3 +86,6 @@ def test_validate_reads_a_version_in_place_on_an_s3_root(keel_home: Path, tmp_pa
     unique, in_range, rows = result.checks
     assert (unique.failing_rows, in_range.failing_rows, rows.passed) == (1, 1, True)
     assert in_range.examples == [{"id": 2, "amount": -1.0}]
+    # a reference on the same store: its filesystem is registered once on the connection
+    drift = validate("orders@v1", Suite(checks=[Distribution(column="amount", reference="orders@v1")])).checks[0]
+    assert drift.passed and drift.observed["statistic"] == 0.0

@@ -117,3 +117,61 @@ def test_a_csv_with_a_ragged_row_is_an_error_not_a_guess(tmp_path: Path, capsys:
     suite.write_text("checks: [{check: row_count, min: 1}]\n")
     code, _, err = run_cli("data", "validate", str(late), "--suite", str(suite), capsys=capsys)
     assert code == 2 and "Expected 2 columns" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_column_only_later_files_have_is_read_as_load_reads_it(keel_home: Path, tmp_path: Path, no_load: None,
+                                                                suffix: str) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for name, frame in (("p0", pd.DataFrame({"a": [1, 2, 3]})), ("p1", pd.DataFrame({"a": [4], "b": ["x"]}))):
+        path = folder / f"{name}{suffix}"
+        frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    version = keel.data.add(folder, "parts")
+    assert [f["name"] for f in version.schema or []] == ["a", "b"]  # add() records every file's columns too
+    for data in ("parts@v1", str(folder)):
+        (not_null,) = validate(data, Suite(checks=[NotNull(column="b")])).checks
+        assert not_null.failing_rows == 3, data
+
+
+def test_an_all_empty_csv_column_is_a_string_column(tmp_path: Path) -> None:
+    """pyarrow types a column without a single value as null; validation (like DuckDB's reader before) sees text."""
+    from keel.data.validate_run import profile
+    from keel.data.validation import Dtype
+
+    (tmp_path / "empty_b.csv").write_text("a,b\n1,\n2,\n")
+    (tmp_path / "header.csv").write_text("a,b\n")
+    for name, rows in (("empty_b.csv", 2), ("header.csv", 0)):
+        result = validate(str(tmp_path / name), Suite(checks=[Dtype(column="b", dtype="string"), RowCount(max=9)]))
+        assert result.success and result.row_count == rows, name
+    dtypes = {c.column: c.dtype for c in profile(str(tmp_path / "empty_b.csv")).checks if isinstance(c, Dtype)}
+    assert dtypes == {"a": "integer", "b": "string"}
+
+
+def test_a_ragged_row_in_profile_or_a_reference_is_a_clear_error(tmp_path: Path) -> None:
+    from keel.data.validate_run import profile
+
+    late = tmp_path / "late.csv"
+    late.write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(200_000)) + "3,4,5\n")
+    good = tmp_path / "good.csv"
+    good.write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(InvalidInput, match=r"^the data could not be read: .*Expected 2 columns, got 3"):
+        profile(str(late))
+    with pytest.raises(InvalidInput, match=r"^the reference data could not be read: .*Expected 2 columns, got 3"):
+        validate(str(good), Suite(checks=[Distribution(column="a", reference=str(late))]))
+
+
+def test_a_version_whose_bytes_changed_is_not_validated(keel_home: Path, tmp_path: Path) -> None:
+    from keel.artifacts import BlobStore
+    from keel.config import get_settings
+    from keel.errors import CorruptArtifact
+
+    (tmp_path / "o.csv").write_text("a\n1\n2\n")
+    version = keel.data.add(tmp_path / "o.csv", "o")
+    (digest,) = [d for d in BlobStore(get_settings().resolved_artifact_root).digests()
+                 if d != version.manifest_digest]
+    path = Path(BlobStore(get_settings().resolved_artifact_root).readable_path(digest))
+    path.chmod(0o644)
+    path.write_text("a\n1\n2\n3\n")
+    with pytest.raises(CorruptArtifact):
+        validate("o@v1", Suite(checks=[RowCount(min=1)]))

@@ -10,7 +10,7 @@ from keel.data import snapshot
 from keel.data.changed_rows import diff_rows
 from keel.data.changes import DatasetDiff, diff_files, diff_schema, diff_stats
 from keel.data.entities import DatasetVersion
-from keel.data.tabular import file_format, table_format
+from keel.data.tabular import open_dataset, table_format
 from keel.data.versioning import get_version
 from keel.errors import InvalidInput
 from keel.tracking.context import get_backend
@@ -53,4 +53,4 @@ def _dataset(blobs: BlobStore, version: DatasetVersion, manifest: snapshot.Manif
     storage = blobs.storage
     paths = [blobs.readable_path(d) for d in digests]
     fs = None if storage.is_local else pafs.PyFileSystem(pafs.FSSpecHandler(storage.fs))
-    return pads.dataset(paths, format=file_format(fmt), filesystem=fs)
+    return open_dataset(paths, fmt, fs)

@@ -24,7 +24,8 @@ class TableFiles:
 
 
 def table_files(ref: str | DatasetVersion) -> TableFiles:
-    """Resolve ``NAME@vN`` / ``NAME`` (latest) to the stored objects holding its table, without copying them."""
+    """Resolve ``NAME@vN`` / ``NAME`` (latest) to the stored objects holding its table, without copying them; each
+    object is first re-hashed (streamed) so that an engine never reads bytes that no longer match the version."""
     from keel.data.tabular import table_format
     from keel.data.versioning import _local, _manifest, get_version
 
@@ -36,7 +37,10 @@ def table_files(ref: str | DatasetVersion) -> TableFiles:
         raise InvalidInput(f"dataset {version.ref} is not a table (Parquet, CSV, TSV or JSON-lines files of one "
                            "format)", field="source")
     storage = local.blobs.storage
-    paths = [local.blobs.readable_path(digest) for _, (digest, _) in sorted(manifest.items())]
+    digests = [digest for _, (digest, _) in sorted(manifest.items())]
+    for digest in digests:
+        local.blobs.verify(digest)
+    paths = [local.blobs.readable_path(digest) for digest in digests]
     if storage.is_local:
         return TableFiles(version, fmt, paths, None)
     protocol = storage.fs.protocol if isinstance(storage.fs.protocol, str) else storage.fs.protocol[0]

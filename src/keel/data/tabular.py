@@ -22,7 +22,7 @@ from keel.errors import InvalidInput
 if TYPE_CHECKING:
     import pyarrow.csv as pacsv
 
-__all__ = ["FORMATS", "ColumnStats", "describe", "file_format", "read_table", "table_format"]
+__all__ = ["FORMATS", "ColumnStats", "describe", "file_format", "open_dataset", "read_table", "table_format"]
 
 ColumnStats = dict[str, Any]
 
@@ -39,13 +39,25 @@ def table_format(paths: Sequence[str]) -> str | None:
 def describe(paths: Sequence[Path], fmt: str) -> tuple[int, list[dict[str, Any]], dict[str, ColumnStats]] | None:
     """``(row count, schema, column stats)`` of the files read as one table (JSON-ready); ``None`` if unparsable."""
     try:
-        dataset = pads.dataset([str(p) for p in paths], format=file_format(fmt))
+        dataset = open_dataset([str(p) for p in paths], fmt)
         schema = dataset.schema
         rows, stats = _stats(dataset, schema)
     except (pa.ArrowException, OSError, ValueError):
         return None
     fields = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
     return rows, fields, json.loads(json.dumps(stats, default=str))
+
+
+def open_dataset(paths: Sequence[str], fmt: str, filesystem: Any = None) -> pads.Dataset:
+    """The files as one pyarrow dataset, read in place: its schema is every file's columns (a column only some files
+    have is null in the others, as :func:`read_table` reads them), and a column no file gives a type (all empty, or
+    a CSV with only a header) is a string column rather than Arrow's ``null`` type."""
+    dataset = pads.dataset(list(paths), format=file_format(fmt), filesystem=filesystem)
+    fragments = list(dataset.get_fragments())
+    schema = pa.unify_schemas([f.physical_schema for f in fragments], promote_options="permissive") \
+        if len(fragments) > 1 else dataset.schema
+    typed = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+    return dataset if typed.equals(dataset.schema) else dataset.replace_schema(typed)
 
 
 def file_format(fmt: str) -> pads.FileFormat:

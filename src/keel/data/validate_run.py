@@ -18,12 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from keel.data.validate_sources import Resolver, attach
+from keel.data.validate_sources import Resolver, attach, read_error
 from keel.data.validation import (
     SOURCE,
     ColumnExists,
@@ -82,11 +84,12 @@ def profile(data: Any, *, resolve: Resolver | None = None, max_set_size: int = 2
     try:
         source, _ = attach(con, SOURCE, data, resolve)
         schema = _schema(con, SOURCE)
-        stats = _column_stats(con, schema)
-        checks: list[Any] = []
-        rows = stats.pop("__rows__")
-        for column, dtype in schema.items():
-            checks += _profile_column(con, column, dtype_family(dtype), stats[column], rows, max_set_size)
+        with _readable():
+            stats = _column_stats(con, schema)
+            checks: list[Any] = []
+            rows = stats.pop("__rows__")
+            for column, dtype in schema.items():
+                checks += _profile_column(con, column, dtype_family(dtype), stats[column], rows, max_set_size)
     finally:
         con.close()
     checks.append(RowCount(min=rows // 2, max=rows * 2))
@@ -287,11 +290,8 @@ class _Runner:
             except duckdb.Error as bad:
                 return InvalidInput(f"checks[{index}] {check.label}: {str(bad).splitlines()[0]}; fix the check",
                                     field=f"checks[{index}]")
-        reason = str(exc).splitlines()[0]
-        if "reading the stream registered as" in reason:  # pyarrow failed to parse the CSV/JSON text part-way
-            return InvalidInput(f"the data could not be read: {reason.split(' failed: ', 1)[-1]}; fix the file",
-                                field="data")
-        return InvalidInput(f"the suite could not be evaluated: {reason}", field="checks")
+        return read_error(exc) or InvalidInput(f"the suite could not be evaluated: {str(exc).splitlines()[0]}",
+                                               field="checks")
 
     def distribution(self, index: int, check: Distribution) -> CheckResult:
         attach(self.con, _REFERENCE, check.reference, self.resolve)
@@ -301,7 +301,8 @@ class _Runner:
         if method == "auto":
             numeric = dtype_family(self.schema[check.column]) in ("integer", "float")
             method = "ks" if numeric else "chi2"
-        statistic, p_value = self.ks(check.column) if method == "ks" else self.chi2(check.column)
+        with _readable():
+            statistic, p_value = self.ks(check.column) if method == "ks" else self.chi2(check.column)
         observed = {"test": method, "statistic": statistic, "p_value": p_value}
         return _result(index, check, check.passes(statistic, p_value), observed)
 
@@ -328,6 +329,18 @@ class _Runner:
         table = [[c.get(k, 0) for k in categories] for c in counts]
         result = stats.chi2_contingency(table)
         return float(result.statistic), float(result.pvalue)
+
+
+@contextmanager
+def _readable() -> Iterator[None]:
+    """Data that fails to parse part-way through a scan is a clear InvalidInput, not DuckDB's error."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        error = read_error(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _counted(check: Any) -> bool:

@@ -3,6 +3,7 @@ parses them), dataset versions read where they are stored, and frames or Arrow t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import duckdb
 from keel.data.entities import TABLE_SUFFIXES
 from keel.errors import InvalidInput, NotFound
 
-__all__ = ["Resolver", "attach"]
+__all__ = ["Resolver", "attach", "read_error"]
 
 Resolver = Callable[[str], Any]
 
@@ -54,7 +55,7 @@ def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
     fmt = str(formats.pop())
     if fmt == "json":
         listing = "[" + ", ".join(_sql_text(str(p)) for p in files) + "]"
-        _create_view(con, view, f"read_json_auto({listing})", str(path))
+        _create_view(con, view, f"read_json_auto({listing}, union_by_name = true)", str(path))
         return "text"
     return _attach_files(con, view, [str(p) for p in files], fmt, None, str(path))
 
@@ -69,19 +70,23 @@ def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str) -> str:
 
 def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], fmt: str, fs: Any,
                   what: str) -> str:
+    """Files of one format as the view: Parquet by DuckDB, the text formats by pyarrow. Either way a column only some
+    files have is null in the others (as ``keel.data.load`` reads them)."""
     if fmt == "parquet":
         if fs is not None:
-            con.register_filesystem(fs)
-        _create_view(con, view, "read_parquet([" + ", ".join(_sql_text(u) for u in urls) + "])", what)
+            protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+            if not con.filesystem_is_registered(protocol):  # a distribution reference on the same store
+                con.register_filesystem(fs)
+        listing = ", ".join(_sql_text(u) for u in urls)
+        _create_view(con, view, f"read_parquet([{listing}], union_by_name = true)", what)
         return "parquet"
     import pyarrow as pa
-    import pyarrow.dataset as pads
 
-    from keel.data.tabular import file_format
+    from keel.data.tabular import open_dataset
 
     paths = [u.split("://", 1)[1] for u in urls] if fs is not None else urls
     try:
-        dataset = pads.dataset(paths, format=file_format(fmt), filesystem=fs)
+        dataset = open_dataset(paths, fmt, fs)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"{what} cannot be read as {fmt}: {str(exc).splitlines()[0]}", field="data") from exc
     con.register(view, dataset)
@@ -97,3 +102,13 @@ def _create_view(con: duckdb.DuckDBPyConnection, view: str, reader: str, what: s
 
 def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def read_error(exc: duckdb.Error) -> InvalidInput | None:
+    """A scan that failed because pyarrow could not parse a CSV/TSV/JSON-lines file part-way (a ragged row, a value
+    of another type) as a clear error naming the row; None for any other DuckDB error."""
+    found = re.search(r"reading the stream registered as '([^']*)' failed: (.*)", str(exc).splitlines()[0])
+    if found is None:
+        return None
+    what = "the reference data" if "reference" in found.group(1) else "the data"
+    return InvalidInput(f"{what} could not be read: {found.group(2)}; fix the file", field="data")
