@@ -91,6 +91,22 @@ def test_ingest_needs_out_or_name(keel_home: Path, tmp_path: Path, capsys: pytes
     assert len(err.splitlines()) == 1 and "--out" in err and "--name" in err
 
 
+def test_ingest_checks_the_name_first_and_takes_the_longest_name(keel_home: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import keel.data
+
+    csv = tmp_path / "a.csv"
+    csv.write_text("a\n1\n2\n")
+    code, out, err = run_cli("data", "ingest", str(tmp_path / "missing.csv"), "--name", "bad/name", capsys=capsys)
+    assert code == 2 and "dataset name" in err and "missing.csv" not in err  # refused before reading the source
+    longest = "n" * 200  # the longest dataset name: the staged file and NAME.keel.yaml must fit a file name
+    code, out, err = run_cli("data", "ingest", str(csv), "--name", longest, capsys=capsys)
+    assert code == 0, err
+    assert keel.data.get_version(f"{longest}@v1").row_count == 2
+    code, _, err = run_cli("data", "ingest", str(csv), "--name", longest + "n", capsys=capsys)
+    assert code == 2 and "at most 200" in err and len(err.strip().splitlines()) == 1
+
+
 def test_error_part_way_through_the_stream_is_one_line(keel_home: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     csv = tmp_path / "bad.csv"

@@ -44,6 +44,10 @@ def ingest(
     if out is None and name is None:
         raise InvalidInput(f"ingest of {source!r}: give --out PATH.parquet to write a file, --name NAME to snapshot "
                            "a dataset version, or both", field="out")
+    if name is not None:  # before the source is streamed, not after
+        from keel.data.entities import check_dataset_name
+
+        check_dataset_name(name)
     options: dict[str, Any] = {"query": query, "records_path": records_path, "next": next, "page_param": page_param}
     src = read(source, format=format, batch_rows=batch_rows, **{k: v for k, v in options.items() if v is not None})
     if out is not None:

@@ -18,7 +18,7 @@ TABLE_SUFFIXES: Mapping[str, str] = {".parquet": "parquet", ".pq": "parquet", ".
 """File suffix -> tabular format: a snapshot whose files all share one of these formats is a table. Kept here, free
 of pyarrow, so that recognising a table costs no import."""
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # NAME.keel.yaml must fit a file name
 _NUMBER = re.compile(r"v(\d+)")
 _ID = re.compile(r"[0-9a-f]{4,32}")
 
@@ -65,7 +65,7 @@ def version_from_row(row: Mapping[Any, Any]) -> DatasetVersion:
 def check_dataset_name(name: str) -> str:
     """Return ``name`` if it is a valid dataset name, else raise InvalidInput naming the rule."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidInput(f"dataset name {name!r} is invalid: use letters, digits, '.', '_' or '-' (at most 256, "
+        raise InvalidInput(f"dataset name {name!r} is invalid: use letters, digits, '.', '_' or '-' (at most 200, "
                            "not starting with a symbol)", field="name")
     return name
 
