@@ -227,12 +227,15 @@ def test_log_input_of_a_ref_string_resolves_and_links_a_local_version(keel_home:
     with keel.start_run() as run:
         keel.log_input("train@v1", context="training")
         keel.log_input("external@2024-06", context="eval")  # no local dataset of that name: recorded as given
+        (tmp_path / "train@v2.csv").write_text("a\n3\n")
+        keel.log_input(str(tmp_path / "train@v2.csv"))  # a file whose name has an '@' is not a version ref
         with pytest.raises(NotFound, match="v9"):
             keel.log_input("train@v9")  # a known dataset, an unknown version: a typo, not a new reference
     run_id = run.info.run_id
     inputs = {i.name: i for i in keel.get_run(run_id).inputs}
     assert (inputs["train"].digest, inputs["train"].source) == (version.manifest_digest, f"train@{version.id}")
     assert inputs["external"].digest == "2024-06"
+    assert inputs[str(tmp_path / "train")].digest == "v2.csv"  # recorded as given, as before
     db = open_database(get_backend().settings.resolved_db_url)
     with db.read() as conn:
         edges = edges_touching(conn, "dataset_version", [version.id])

@@ -311,7 +311,7 @@ def log_input(dataset: DatasetInput | str | Any, context: str | None = None, nam
     """Record a dataset the run consumed: a :class:`DatasetInput`, a ``keel.data`` DatasetVersion (also linked in the
     lineage graph), a ``"name@version"`` ref (resolved and linked like a DatasetVersion when it names a version of a
     local ``keel.data`` dataset; otherwise recorded as given) or a DataFrame."""
-    if isinstance(dataset, str) and "@" in dataset:
+    if isinstance(dataset, str) and "@" in dataset and not Path(dataset).exists():  # not a file named a@b.csv
         dataset = _local_version(dataset) or dataset
     ds = _dataset_ref(dataset, context, name)
     run_id = _run().run_id
@@ -324,7 +324,8 @@ def log_input(dataset: DatasetInput | str | Any, context: str | None = None, nam
 
 def _local_version(ref: str) -> Any | None:
     """The ``keel.data`` version ``ref`` names on the local store; None when no local dataset has that name (an
-    external reference). A known dataset with an unknown version is NotFound: most likely a typo."""
+    external reference). A known dataset with a version that does not resolve is an error (NotFound, or InvalidInput
+    for a malformed version): most likely a typo."""
     from keel.config import get_settings
 
     if get_settings().is_remote:
