@@ -175,3 +175,22 @@ def test_a_version_whose_bytes_changed_is_not_validated(keel_home: Path, tmp_pat
     path.write_text("a\n1\n2\n3\n")
     with pytest.raises(CorruptArtifact):
         validate("o@v1", Suite(checks=[RowCount(min=1)]))
+
+
+def test_a_pointer_file_stands_for_the_version_it_pins(keel_home: Path, tmp_path: Path, no_load: None,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _orders().to_parquet(tmp_path / "orders.parquet")
+    keel.data.add(tmp_path / "orders.parquet", "orders")
+    pointer = tmp_path / "orders.keel.yaml"
+    _orders(shift=1.0).to_parquet(tmp_path / "orders.parquet")
+    keel.data.add(tmp_path / "orders.parquet", "orders")  # v2 moves the pointer on
+    assert keel.data.get_version(str(pointer)).ref == "orders@v2"
+    result = validate(str(pointer), SUITE)
+    assert result.source == "orders@v2"
+    _expect_defects(result)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("checks:\n  - {check: unique, column: id}\n")
+    code, out, _ = run_cli("data", "validate", str(pointer), "--suite", str(suite), capsys=capsys)
+    assert code == 1 and "report stored with orders@v2" in out
+    assert [r["passed"] for r in keel.data.validation_reports("orders@v2")] == [False]
+    assert keel.data.validation_reports("orders@v1") == []

@@ -16,23 +16,26 @@ if TYPE_CHECKING:
 
 __all__ = ["profile", "validate"]
 
+_DATA_HELP = "A Parquet/CSV/TSV/JSON-lines path, a dataset ref NAME@VERSION, or its NAME.keel.yaml pointer."
+
 _STYLES = {"pass": "green", "warn": "yellow", "fail": "red"}
 
 
-def validate(data: str = typer.Argument(..., help="A Parquet/CSV/TSV/JSON-lines path or a dataset ref NAME@VERSION."),
+def validate(data: str = typer.Argument(..., help=_DATA_HELP),
              suite: Path = typer.Option(..., "--suite", "-s", help="The YAML suite to check against."),
              json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
              html_out: Path | None = typer.Option(None, "--html", help="Write the HTML report here.")) -> None:
     """Check data against a suite; exit 1 if a check at severity error fails (warn checks only report)."""
+    from keel.data.pointer import is_pointer
     from keel.data.suite_yaml import load_suite_file
     from keel.data.validate_run import validate as validate_data
 
     result = validate_data(data, load_suite_file(suite))
-    if "@" in data and not Path(data).exists():  # a dataset version: keep the report with it
+    if is_pointer(data) or ("@" in data and not Path(data).exists()):  # a dataset version: keep the report with it
         from keel.data.versioning import record_validation
 
-        digest = record_validation(data, result.to_json(), result.success)
-        console.print(f"report stored with {data} (validation {digest[:12]})", highlight=False)
+        digest = record_validation(result.source, result.to_json(), result.success)
+        console.print(f"report stored with {result.source} (validation {digest[:12]})", highlight=False)
     if json_out is not None:
         result.write_json(json_out)
     if html_out is not None:
@@ -47,7 +50,7 @@ def validate(data: str = typer.Argument(..., help="A Parquet/CSV/TSV/JSON-lines 
         raise typer.Exit(1)
 
 
-def profile(data: str = typer.Argument(..., help="A Parquet/CSV/TSV/JSON-lines path or a dataset ref NAME@VERSION."),
+def profile(data: str = typer.Argument(..., help=_DATA_HELP),
             out: Path = typer.Option(..., "--out", "-o", help="Where to write the inferred suite (YAML)."),
             max_set_size: int = typer.Option(20, "--max-set-size", min=1,
                                              help="Strings with at most this many distinct values get an in_set.")

@@ -10,7 +10,8 @@ from typing import Any
 
 import duckdb
 
-from keel.data.entities import TABLE_SUFFIXES
+from keel.data.entities import TABLE_SUFFIXES, DatasetVersion
+from keel.data.pointer import is_pointer
 from keel.errors import InvalidInput, NotFound
 
 __all__ = ["Resolver", "attach", "read_error"]
@@ -24,8 +25,14 @@ def attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolv
     """Expose ``data`` as the view ``view``; returns a description of the source for reports, and its kind:
     ``parquet``, ``memory`` (a DataFrame, an Arrow table) or ``text`` (CSV, TSV, JSON: costly to parse twice).
 
-    A dataset ref ``NAME@v`` is read where its files are stored (Parquet by DuckDB, text through pyarrow), unless a
-    ``resolve`` function is given, whose result (a frame, a table or a path) is attached instead."""
+    A dataset ref ``NAME@v`` (or a ``NAME.keel.yaml`` pointer file: the version it pins, reported as ``NAME@v``) is
+    read where its files are stored (Parquet by DuckDB, text through pyarrow), unless a ``resolve`` function is
+    given, whose result (a frame, a table or a path) is attached instead."""
+    if isinstance(data, str | Path) and is_pointer(str(data)) and resolve is None:  # NAME.keel.yaml
+        from keel.data.versioning import get_version
+
+        version = get_version(str(data))
+        return version.ref, _attach_version(con, view, version)
     if isinstance(data, str | Path) and Path(data).exists():
         return str(data), _attach_path(con, view, Path(data))
     if isinstance(data, str):
@@ -60,7 +67,7 @@ def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
     return _attach_files(con, view, [str(p) for p in files], fmt, None, str(path))
 
 
-def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str) -> str:
+def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str | DatasetVersion) -> str:
     """The view over a tabular dataset version's stored files, read in place (nothing is copied)."""
     from keel.data.table_files import table_files
 

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from keel.data.versions_sql import SqlDatasetStore
     from keel.store import Database
 
-__all__ = ["DatasetVersion", "add", "checkout", "get_version", "load", "record_validation", "validation_reports",
-           "versions"]
+__all__ = ["DatasetVersion", "add", "checkout", "get_version", "load", "pointed_version", "record_validation",
+           "validation_reports", "versions"]
 
 
 _LATEST = (f"SELECT {', '.join(VERSION_COLUMNS)} FROM dataset_versions WHERE project = ? AND name = ? "
@@ -184,7 +184,10 @@ def versions(name: str) -> list[DatasetVersion]:
 
 
 def get_version(ref: str) -> DatasetVersion:
-    """Resolve ``NAME@v3``, ``NAME@<id or id prefix>`` or ``NAME`` (the latest version)."""
+    """Resolve ``NAME@v3``, ``NAME@<id or id prefix>``, ``NAME`` (the latest version) or a ``NAME.keel.yaml``
+    pointer file (the version it pins)."""
+    if is_pointer(ref) and Path(ref).is_file():
+        return pointed_version(Path(ref))
     name, number, version_id = parse_ref(ref)
     return _local().store.get(name, number, version_id)
 
@@ -251,19 +254,25 @@ def _resolve_checkout(local: _Local, ref: str | Path | DatasetVersion,
     if isinstance(ref, DatasetVersion):
         version = ref
     elif is_pointer(str(ref)):
-        pointer = read_pointer(Path(ref))
-        version = local.store.get(pointer.name, version_id=pointer.version)
-        if version.manifest_digest != pointer.hash:
-            raise CorruptArtifact(f"{ref}: hash {pointer.hash} does not match {version.ref} "
-                                  f"({version.manifest_digest}); restore the pointer from git", field="pointer")
+        version = pointed_version(Path(ref), local)
         if out_dir is None:
-            return version, Path(ref).absolute().parent / pointer.path
+            return version, Path(ref).absolute().parent / read_pointer(Path(ref)).path
     else:
         version = get_version(str(ref))
     if out_dir is None:
         raise InvalidInput(f"checkout of {version.ref}: give the output directory (-o DIR)", field="out_dir")
     out = Path(out_dir)
     return version, out if version.kind == "dir" else out / version.path
+
+
+def pointed_version(pointer_file: Path, local: _Local | None = None) -> DatasetVersion:
+    """The version a ``NAME.keel.yaml`` pointer pins; CorruptArtifact if its hash no longer matches that version."""
+    pointer = read_pointer(pointer_file)
+    version = (local or _local()).store.get(pointer.name, version_id=pointer.version)
+    if version.manifest_digest != pointer.hash:
+        raise CorruptArtifact(f"{pointer_file}: hash {pointer.hash} does not match {version.ref} "
+                              f"({version.manifest_digest}); restore the pointer from git", field="pointer")
+    return version
 
 
 def _already_there(cache: StatCache, root: Path, manifest: snapshot.Manifest) -> set[str]:
