@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 
 from keel.artifacts import BlobStore
 from keel.data import snapshot
 from keel.data.changed_rows import diff_rows
 from keel.data.changes import DatasetDiff, diff_files, diff_schema, diff_stats
 from keel.data.entities import DatasetVersion
-from keel.data.tabular import open_dataset, table_format
+from keel.data.table_files import table_files
+from keel.data.tabular import open_dataset
 from keel.data.versioning import get_version
 from keel.errors import InvalidInput
 from keel.tracking.context import get_backend
@@ -36,21 +36,12 @@ def diff(old: str | DatasetVersion, new: str | DatasetVersion, key: str | None =
         which = a.ref if a.schema is None else b.ref
         raise InvalidInput(f"--key {key!r}: {which} is not a table (Parquet, CSV, TSV or JSON-lines files), so it "
                            "has no rows to compare; drop --key", field="key")
-    rows = diff_rows(_dataset(blobs, a, files_a), _dataset(blobs, b, files_b), key, old_ref=a.ref, new_ref=b.ref)
+    rows = diff_rows(_dataset(a), _dataset(b), key, old_ref=a.ref, new_ref=b.ref)
     return DatasetDiff(result.old, result.new, result.files, result.old_rows, result.new_rows, result.schema,
                        result.stats, rows)
 
 
-def _dataset(blobs: BlobStore, version: DatasetVersion, manifest: snapshot.Manifest) -> pads.Dataset:
-    """The version's stored files as one Arrow dataset, read in place; each object is verified first (streamed)."""
-    fmt = table_format(list(manifest))
-    if fmt is None:
-        raise InvalidInput(f"{version.ref} mixes file formats; a row diff reads Parquet, CSV, TSV or JSON-lines "
-                           "files of one format", field="key")
-    digests = [digest for _, (digest, _) in sorted(manifest.items())]
-    for digest in digests:
-        blobs.verify(digest)
-    storage = blobs.storage
-    paths = [blobs.readable_path(d) for d in digests]
-    fs = None if storage.is_local else pafs.PyFileSystem(pafs.FSSpecHandler(storage.fs))
-    return open_dataset(paths, fmt, fs)
+def _dataset(version: DatasetVersion) -> pads.Dataset:
+    """The version's stored files as one Arrow dataset, read in place (each object verified first)."""
+    files = table_files(version)
+    return open_dataset(files.paths, files.format, files.fs)

@@ -22,6 +22,11 @@ class TableFiles:
     urls: list[str]
     fs: Any | None
 
+    @property
+    def paths(self) -> list[str]:
+        """The locations as ``fs`` names them (without the protocol), for readers given the filesystem."""
+        return [u.split("://", 1)[1] for u in self.urls] if self.fs is not None else self.urls
+
 
 def table_files(ref: str | DatasetVersion) -> TableFiles:
     """Resolve ``NAME@vN`` / ``NAME`` (latest) to the stored objects holding its table, without copying them; each

@@ -64,7 +64,8 @@ def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
         listing = "[" + ", ".join(_sql_text(str(p)) for p in files) + "]"
         _create_view(con, view, f"read_json_auto({listing}, union_by_name = true)", str(path))
         return "text"
-    return _attach_files(con, view, [str(p) for p in files], fmt, None, str(path))
+    listed = [str(p) for p in files]
+    return _attach_files(con, view, listed, listed, fmt, None, str(path))
 
 
 def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str | DatasetVersion) -> str:
@@ -72,10 +73,10 @@ def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str | Datase
     from keel.data.table_files import table_files
 
     files = table_files(ref)
-    return _attach_files(con, view, files.urls, files.format, files.fs, files.version.ref)
+    return _attach_files(con, view, files.urls, files.paths, files.format, files.fs, files.version.ref)
 
 
-def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], fmt: str, fs: Any,
+def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], paths: list[str], fmt: str, fs: Any,
                   what: str) -> str:
     """Files of one format as the view: Parquet by DuckDB, the text formats by pyarrow. Either way a column only some
     files have is null in the others (as ``keel.data.load`` reads them)."""
@@ -91,7 +92,6 @@ def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], fm
 
     from keel.data.tabular import open_dataset
 
-    paths = [u.split("://", 1)[1] for u in urls] if fs is not None else urls
     try:
         dataset = open_dataset(paths, fmt, fs)
     except (pa.ArrowException, OSError) as exc:

@@ -30,7 +30,7 @@ from keel.data.entities import (
     parse_ref,
     version_from_row,
 )
-from keel.data.pointer import is_pointer, read_pointer, write_pointer
+from keel.data.pointer import Pointer, is_pointer, read_pointer, write_pointer
 from keel.data.statcache import StatCache, stat_key
 from keel.errors import Conflict, CorruptArtifact, InvalidInput
 from keel.store import open_database
@@ -254,9 +254,10 @@ def _resolve_checkout(local: _Local, ref: str | Path | DatasetVersion,
     if isinstance(ref, DatasetVersion):
         version = ref
     elif is_pointer(str(ref)):
-        version = pointed_version(Path(ref), local)
+        pointer = read_pointer(Path(ref))
+        version = _pinned(local, pointer, Path(ref))
         if out_dir is None:
-            return version, Path(ref).absolute().parent / read_pointer(Path(ref)).path
+            return version, Path(ref).absolute().parent / pointer.path
     else:
         version = get_version(str(ref))
     if out_dir is None:
@@ -265,10 +266,13 @@ def _resolve_checkout(local: _Local, ref: str | Path | DatasetVersion,
     return version, out if version.kind == "dir" else out / version.path
 
 
-def pointed_version(pointer_file: Path, local: _Local | None = None) -> DatasetVersion:
+def pointed_version(pointer_file: Path) -> DatasetVersion:
     """The version a ``NAME.keel.yaml`` pointer pins; CorruptArtifact if its hash no longer matches that version."""
-    pointer = read_pointer(pointer_file)
-    version = (local or _local()).store.get(pointer.name, version_id=pointer.version)
+    return _pinned(_local(), read_pointer(pointer_file), pointer_file)
+
+
+def _pinned(local: _Local, pointer: Pointer, pointer_file: Path) -> DatasetVersion:
+    version = local.store.get(pointer.name, version_id=pointer.version)
     if version.manifest_digest != pointer.hash:
         raise CorruptArtifact(f"{pointer_file}: hash {pointer.hash} does not match {version.ref} "
                               f"({version.manifest_digest}); restore the pointer from git", field="pointer")
