@@ -421,6 +421,13 @@ def report(add_rows: list[dict[str, object]], validation: dict[str, object]) -> 
               "(target: >= 10x)")
 
 
+def _polars(versions: dict[str, str | None]) -> str:
+    if versions.get("polars") is None:
+        return ", without the `polars` extra"
+    return (f"; with the `polars` extra, polars {versions['polars']} counts the two regex checks and code's string "
+            "lengths beside DuckDB's scan")
+
+
 def write_results(add_rows: list[dict[str, object]], validation: dict[str, object], versions: dict[str, str | None],
                   notes: list[str]) -> None:
     """The "data" section of RESULTS.md."""
@@ -462,7 +469,8 @@ def write_results(add_rows: list[dict[str, object]], validation: dict[str, objec
         "",
         f"P7: the same {len(SUITE)} checks (not null x6 with one `mostly` 0.99, unique, between x4, in set x2, regex "
         "x2, string length x2, column exists, row count, dtype) over one Parquet file of orders (ten columns, "
-        f"all checks pass). Keel: `keel data validate FILE --suite suite.yaml --json` (DuckDB). Great Expectations "
+        f"all checks pass). Keel: `keel data validate FILE --suite suite.yaml --json` (DuckDB{_polars(versions)}). "
+        "Great Expectations "
         f"{versions['great_expectations']} (pandas {versions['pandas']}): ephemeral context, `pd.read_parquet`, "
         "whole-dataframe batch, `batch.validate(suite)`, default result format. The sides ran "
         f"{validation.get('repeat', 1)} times each, alternately, on the same file (after an `os.sync()`); the figures "
@@ -538,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     report(add_rows, validation)
     if anchors and not args.no_write and args.only != "p8":
         versions = {p: package_version(anchors, p) for p in ("dvc", "great_expectations", "pandas")}
+        versions["polars"] = package_version(sys.executable, "polars")  # Keel's side: the `polars` extra
         write_results(add_rows, validation, versions, notes)
     return 0
 

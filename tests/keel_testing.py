@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ServeProcess", "ServerProcess", "free_port", "run_cli", "serve_registered"]
+__all__ = ["ServeProcess", "ServerProcess", "free_port", "record_duckdb", "run_cli", "serve_registered"]
 
 
 def free_port() -> int:
@@ -135,3 +135,25 @@ def log_traffic(hours: list[tuple[float, Any]], deployment: str = "prod") -> lis
                            outputs=[int(row.get("age", 0) > 40)], latency_ms=5.0 + i % 7,
                            timestamp=start + 1 + i * (3600.0 - 2) / len(frame))
     return ids
+
+
+def record_duckdb(monkeypatch: Any) -> list[str]:
+    """Make every DuckDB connection opened from now on append each statement it executes to the returned list."""
+    import duckdb
+
+    executed: list[str] = []
+    real_connect = duckdb.connect
+
+    class Recording:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self._con = con
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            executed.append(sql)
+            return self._con.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._con, name)
+
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: Recording(real_connect(*a, **k)))
+    return executed

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -32,6 +31,7 @@ from keel.data.validation import (
     Unique,
 )
 from keel.errors import InvalidInput, NotFound
+from keel_testing import record_duckdb
 
 N = 1000
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
@@ -94,21 +94,7 @@ def test_all_aggregate_checks_share_one_query(frame: pd.DataFrame, tmp_path: Pat
     test_validation_scan.py)."""
     frame.to_csv(tmp_path / "t.csv", index=False)
     data = frame if source == "frame" else str(tmp_path / "t.csv")
-    executed: list[str] = []
-    real_connect = duckdb.connect
-
-    class Counting:
-        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-            self._con = con
-
-        def execute(self, sql: str, *args: Any) -> Any:
-            executed.append(sql)
-            return self._con.execute(sql, *args)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._con, name)
-
-    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: Counting(real_connect(*a, **k)))
+    executed = record_duckdb(monkeypatch)
     passing = [c[1] for c in CASES]
     result = validate(data, Suite(checks=passing), now=NOW)
     assert result.success and len(result.checks) == len(passing)

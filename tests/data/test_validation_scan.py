@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +29,7 @@ from keel.data.validation import (
     is_plain,
     plain_column,
 )
+from keel_testing import record_duckdb
 
 N = 3000
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
@@ -96,7 +96,7 @@ def _one_pass(data: Any, suite: Suite, monkeypatch: pytest.MonkeyPatch, **kwargs
     """``validate`` with the one-query plan of CSV sources."""
     attach = validate_run.attach
     with monkeypatch.context() as patch:
-        patch.setattr(validate_run, "attach", lambda *a, **k: (attach(*a, **k)[0], "text"))
+        patch.setattr(validate_run, "attach", lambda *a, **k: attach(*a, **k)._replace(kind="text", local_parquet=[]))
         return validate(data, suite, **kwargs)
 
 
@@ -152,27 +152,8 @@ def test_exact_unique_counts_agree_with_numpy(table_path: Path) -> None:
         assert check.failing_rows == len(values) - len(np.unique(values)), column
 
 
-def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    executed: list[str] = []
-    real_connect = duckdb.connect
-
-    class Recording:
-        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-            self._con = con
-
-        def execute(self, sql: str, *args: Any) -> Any:
-            executed.append(sql)
-            return self._con.execute(sql, *args)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._con, name)
-
-    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: Recording(real_connect(*a, **k)))
-    return executed
-
-
 def test_statistics_settle_passing_checks_without_a_scan(table_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    executed = _recording(monkeypatch)
+    executed = record_duckdb(monkeypatch)
     settled = [NotNull(column="id"), InRange(column="qty", min=1, max=10), RowCount(min=N, max=N),
                Freshness(column="ts", max_age="1d"), InRange(column="nothing", min=0)]
     result = validate(table_path, Suite(checks=settled), now=NOW)
@@ -190,7 +171,7 @@ def test_statistics_settle_passing_checks_without_a_scan(table_path: Path, monke
 
 def test_in_memory_data_takes_two_passes_only_for_unique_integers(table_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    executed = _recording(monkeypatch)
+    executed = record_duckdb(monkeypatch)
     table = pq.read_table(table_path)
     assert validate(table, Suite(checks=[NotNull(column="id"), Unique(column="ts")])).queries == 1
     executed.clear()
@@ -200,7 +181,7 @@ def test_in_memory_data_takes_two_passes_only_for_unique_integers(table_path: Pa
 
 
 def test_a_failing_in_range_is_counted_by_the_scan(table_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    executed = _recording(monkeypatch)
+    executed = record_duckdb(monkeypatch)
     result = validate(table_path, Suite(checks=[InRange(column="qty", min=2, max=10)]))
     (check,) = result.checks
     qty = pq.read_table(table_path).column("qty").to_numpy()
@@ -210,7 +191,7 @@ def test_a_failing_in_range_is_counted_by_the_scan(table_path: Path, monkeypatch
 
 def test_in_set_counts_unexpected_values_only_when_rows_fail(table_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    executed = _recording(monkeypatch)
+    executed = record_duckdb(monkeypatch)
     ok, bad = validate(table_path, Suite(checks=[InSet(column="city", values=["ams", "ber", "cph", "oslo", "rome"]),
                                                  InSet(column="city", values=["ams", "ber"])])).checks
     assert ok.passed and ok.observed == 0 and not bad.passed and bad.observed == 3
@@ -248,7 +229,7 @@ def test_not_null_of_a_column_scanned_anyway_is_counted_in_the_scan(table_path: 
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A floating column with nulls is read in full for its in_range: its not_null count comes from that scan, not
     from a second read in the statistics statement; a unique check keeps its count there (it sizes the bitmap)."""
-    executed = _recording(monkeypatch)
+    executed = record_duckdb(monkeypatch)
     suite = Suite(checks=[NotNull(column="amount", max_fraction=0.01), InRange(column="amount", min=0, max=100),
                           NotNull(column="nullable_id"), Unique(column="nullable_id"), StrLength(column="code", min=8)])
     result = validate(table_path, suite)

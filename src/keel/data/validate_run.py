@@ -6,7 +6,8 @@ in memory with a unique check on integers), a first statement reads counts, mini
 statistics where DuckDB can), which settles not_null, row_count, freshness and integer in_range checks that hold,
 and sizes a bitmap for exact unique counts of integers; a second statement scans only what remains. Checks with
 failing rows then fetch their details (in_set's distinct unexpected values) in one more query and up to five example
-rows each; each distribution check reads its column once more for its test.
+rows each; each distribution check reads its column once more for its test. With polars installed, regex checks over
+large local Parquet files are counted by polars beside the scan (see :mod:`keel.data.validate_regex`).
 
 ``data`` is a pandas DataFrame, an Arrow table, or a Parquet/CSV/TSV/JSON-lines path (file or folder). A dataset
 ref ``NAME@v`` is read where its files are stored (a Parquet version gets the statistics-first plan), or resolved by
@@ -25,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from keel.data import validate_regex
 from keel.data.validate_sources import Resolver, attach, read_error
 from keel.data.validation import (
     SOURCE,
@@ -36,7 +38,9 @@ from keel.data.validation import (
     InRange,
     InSet,
     NotNull,
+    Regex,
     RowCount,
+    StrLength,
     Suite,
     Unique,
     combined_query,
@@ -63,12 +67,13 @@ def validate(data: Any, suite: Suite, *, resolve: Resolver | None = None, now: d
     started = time.perf_counter()
     con = duckdb.connect()
     try:
-        source, kind = attach(con, SOURCE, data, resolve)
+        source, kind, local_parquet = attach(con, SOURCE, data, resolve)
         schema = _schema(con, SOURCE)
         # Parquet has statistics; in memory, a second pass pays off only to size a bitmap for unique integers
         columnar = kind == "parquet" or (kind == "memory" and any(
             isinstance(c, Unique) and dtype_family(schema.get(c.column, "")) == "integer" for c in suite.checks))
         runner = _Runner(con, schema, now or dt.datetime.now(dt.UTC), max_examples, resolve, columnar)
+        runner.local_parquet = local_parquet
         results, rows = runner.run(suite)
     finally:
         con.close()
@@ -82,7 +87,7 @@ def profile(data: Any, *, resolve: Resolver | None = None, max_set_size: int = 2
     no nulls, numeric ranges from min/max, in-set for low-cardinality strings, and a row count range (½× to 2×)."""
     con = duckdb.connect()
     try:
-        source, _ = attach(con, SOURCE, data, resolve)
+        source = attach(con, SOURCE, data, resolve).source
         schema = _schema(con, SOURCE)
         with _readable():
             stats = _column_stats(con, schema)
@@ -104,6 +109,7 @@ class _Runner:
         self.columnar = columnar  # statistics first, then a scan of what they did not settle
         self.queries = 0
         self.distinct: dict[int, str] = {}  # unique checks: the aggregate counting distinct values
+        self.local_parquet: list[str] = []  # the files, when polars may count regex failures beside DuckDB
 
     def fetch(self, sql: str) -> duckdb.DuckDBPyConnection:
         """Every query that reads the data goes through here (counted in ``ValidationResult.queries``)."""
@@ -139,8 +145,18 @@ class _Runner:
         facts: dict[str, Any] = {}
         try:
             if self.columnar:
-                self.gather(facts, self.summary_parts(checks))
-                self.gather(facts, self.scan_parts(checks, facts))
+                specs = self.offloadable(checks)
+                self.gather(facts, self.summary_parts(checks, set(specs)))
+                specs = self.worth_offloading(specs, int(facts["count(*)"]))
+                offloaded = validate_regex.ColumnFacts(self.local_parquet, specs) if specs else None
+                self.gather(facts, self.scan_parts(checks, facts, set(specs)))
+                if offloaded:
+                    self.queries += 1
+                    computed = offloaded.result()
+                    if computed is None:  # polars could not: DuckDB computes them
+                        self.gather(facts, [(list(specs), None)])
+                    else:
+                        facts.update(computed)
             else:
                 self.gather(facts, [(_unique(["count(*)"] + [e for _, c in checks for e in self.needs(c)], []), None)])
             rows = int(facts["count(*)"])
@@ -177,14 +193,15 @@ class _Runner:
         return (check.aggregates() + ([count_failing(check.failing_predicate())] if counted else [])
                 + ([_count_distinct(check)] if isinstance(check, Unique) else []))
 
-    def summary_parts(self, checks: list[tuple[int, Any]]) -> list[tuple[list[str], str | None]]:
+    def summary_parts(self, checks: list[tuple[int, Any]],
+                      handed: set[str]) -> list[tuple[list[str], str | None]]:
         """Plain counts, minima and maxima, one subquery per column: DuckDB answers a subquery from Parquet footer
         statistics only when it can answer all its aggregates that way (a column with nulls needs a scan for
         count(col), and that must not drag the other columns into a scan). Min/max only of integers, dates and
         timestamps: Parquet statistics of strings may be truncated, and those of FLOAT/DOUBLE leave NaN out while
         DuckDB, which orders NaN above every number, takes them at their word (for min/max and to prune a WHERE)."""
         exprs = ["count(*)"]
-        scanned = self.scanned_later(checks)
+        scanned = self.scanned_later(checks, handed)
         for _, check in checks:
             exact = dtype_family(self.schema.get(getattr(check, "column", None) or "", "")) in _EXACT_STATISTICS
             if isinstance(check, NotNull) and check.col in scanned:
@@ -197,18 +214,59 @@ class _Runner:
             by_column.setdefault(plain_column(expr), []).append(expr)
         return [(group, None) for group in by_column.values()]
 
-    def scanned_later(self, checks: list[tuple[int, Any]]) -> set[str]:
+    def scanned_later(self, checks: list[tuple[int, Any]], handed: set[str]) -> set[str]:
         """Quoted columns the second statement reads in full whatever the statistics say: those with an aggregate
-        the statistics cannot answer (min/max of floats or strings, lengths). A not_null count of such a column is
-        computed there instead of in the first statement, unless a unique check needs the count before the scan."""
+        the statistics cannot answer (min/max of floats or strings, lengths) and that polars does not compute
+        (``handed``). A not_null count of such a column is computed there instead of in the first statement, unless
+        a unique check needs the count before the scan."""
         later = set()
         for _, check in checks:
             exact = dtype_family(self.schema.get(getattr(check, "column", None) or "", "")) in _EXACT_STATISTICS
-            if any(not (is_plain(e) and (exact or e.startswith("count"))) for e in check.aggregates()):
+            if any(not (is_plain(e) and (exact or e.startswith("count"))) and e not in handed
+                   for e in check.aggregates()):
                 later.add(check.col)
         return later - {c.col for _, c in checks if isinstance(c, Unique)}
 
-    def scan_parts(self, checks: list[tuple[int, Any]], facts: dict[str, Any]) -> list[tuple[list[str], str | None]]:
+    def offloadable(self, checks: list[tuple[int, Any]]) -> dict[str, tuple[Any, ...]]:
+        """What polars may compute beside DuckDB's scan (see :mod:`keel.data.validate_regex`), as
+        :class:`~keel.data.validate_regex.ColumnFacts` specs: the failing-row counts of regex checks on string
+        columns of local Parquet files, and the lengths of those columns (polars reads them anyway)."""
+        if not self.local_parquet or not validate_regex.available():
+            return {}
+        specs: dict[str, tuple[Any, ...]] = {}
+        for _, check in checks:
+            if isinstance(check, Regex) and self.schema.get(check.column) == "VARCHAR":
+                pattern = validate_regex.rust_pattern(check.pattern)
+                if pattern is not None:
+                    specs[count_failing(check.failing_predicate())] = ("regex", check.column, pattern)
+        read = {spec[1] for spec in specs.values()}
+        for _, check in checks:
+            if isinstance(check, StrLength) and check.column in read:
+                low, high = check.aggregates()
+                specs[low], specs[high] = ("min_length", check.column), ("max_length", check.column)
+                specs[count_failing(check.failing_predicate())] = ("length_outside", check.column, check.min,
+                                                                   check.max)
+        return specs
+
+    def worth_offloading(self, specs: dict[str, tuple[Any, ...]], rows: int) -> dict[str, tuple[Any, ...]]:
+        """The specs worth handing to polars: none for fewer than ``MIN_ROWS`` rows (importing polars would cost
+        more than it saves), and only those of columns stored (at least in part) as plain values: DuckDB evaluates
+        a predicate on dictionary-encoded values once per dictionary entry, which no per-row engine beats."""
+        if rows < validate_regex.MIN_ROWS or not specs:
+            return {}
+        plain = self.plain_encoded({spec[1] for spec in specs.values()})
+        return {key: spec for key, spec in specs.items() if spec[1] in plain}
+
+    def plain_encoded(self, columns: set[str]) -> set[str]:
+        """Those of ``columns`` with a data page of plain values, as the files' page encoding statistics say (a
+        file without them counts as dictionary-encoded)."""
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in self.local_parquet)
+        rows = self.con.execute(f"SELECT path_in_schema, encoding_stats FROM parquet_metadata([{listing}])").fetchall()
+        return {str(path) for path, pages in rows if path in columns and any(
+            page["page_type"].startswith("DATA_PAGE") and "DICTIONARY" not in page["encoding"] for page in pages or [])}
+
+    def scan_parts(self, checks: list[tuple[int, Any]], facts: dict[str, Any],
+                   handed: set[str]) -> list[tuple[list[str], str | None]]:
         """What the statistics did not settle: a part without WHERE for aggregates over all rows (one per
         count(DISTINCT), which DuckDB evaluates apart), and per column one part counting failing rows under the
         WHERE "any of them fails", which DuckDB pushes into the Parquet scan: evaluated once per dictionary entry,
@@ -219,11 +277,11 @@ class _Runner:
         general: list[str] = []
         distinct: list[str] = []
         predicates: dict[str, list[str]] = {}
-        read_anyway = {c.col for _, c in checks if any(e not in facts for e in c.aggregates())}
+        read_anyway = {c.col for _, c in checks if any(e not in facts and e not in handed for e in c.aggregates())}
         categorical = {c.col for _, c in checks if isinstance(c, InSet)}
         # facts settled here without a scan are stored right away
         for index, check in checks:
-            general += [e for e in check.aggregates() if e not in facts]
+            general += [e for e in check.aggregates() if e not in facts and e not in handed]
             if isinstance(check, Unique):
                 col, non_null = check.col, int(facts[f"count({check.col})"])
                 if non_null <= 1:  # nothing can repeat
@@ -235,6 +293,8 @@ class _Runner:
                 (distinct if expr.startswith("count(DISTINCT") else general).append(expr)
             elif _counted(check):
                 predicate = check.failing_predicate()
+                if count_failing(predicate) in handed:
+                    continue
                 if (isinstance(check, InRange) and f"min({check.col})" in facts
                         and check.holds(self.schema[check.column], facts[f"min({check.col})"],
                                         facts[f"max({check.col})"])):

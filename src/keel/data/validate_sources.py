@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -14,16 +14,25 @@ from keel.data.entities import TABLE_SUFFIXES, DatasetVersion
 from keel.data.pointer import is_pointer
 from keel.errors import InvalidInput, NotFound
 
-__all__ = ["Resolver", "attach", "read_error"]
+__all__ = ["Attached", "Resolver", "attach", "read_error"]
 
 Resolver = Callable[[str], Any]
+
+
+class Attached(NamedTuple):
+    """What :func:`attach` exposed: a description of the source for reports; its kind, ``parquet``, ``memory`` (a
+    DataFrame, an Arrow table) or ``text`` (CSV, TSV, JSON: costly to parse twice); and, for Parquet on the local
+    disk, its files (other engines may read them too)."""
+
+    source: str
+    kind: str
+    local_parquet: list[str]
 
 _FORMATS = {**TABLE_SUFFIXES, ".json": "json"}  # a .json file (an array, or lines) goes to DuckDB's JSON reader
 
 
-def attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> tuple[str, str]:
-    """Expose ``data`` as the view ``view``; returns a description of the source for reports, and its kind:
-    ``parquet``, ``memory`` (a DataFrame, an Arrow table) or ``text`` (CSV, TSV, JSON: costly to parse twice).
+def attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolver | None) -> Attached:
+    """Expose ``data`` as the view ``view``.
 
     A dataset ref ``NAME@v`` (or a ``NAME.keel.yaml`` pointer file: the version it pins, reported as ``NAME@v``) is
     read where its files are stored (Parquet by DuckDB, text through pyarrow), unless a ``resolve`` function is
@@ -32,26 +41,27 @@ def attach(con: duckdb.DuckDBPyConnection, view: str, data: Any, resolve: Resolv
         from keel.data.versioning import get_version
 
         version = get_version(str(data))
-        return version.ref, _attach_version(con, view, version)
+        return Attached(version.ref, *_attach_version(con, view, version))
     if isinstance(data, str | Path) and Path(data).exists():
-        return str(data), _attach_path(con, view, Path(data))
+        return Attached(str(data), *_attach_path(con, view, Path(data)))
     if isinstance(data, str):
         if "@" not in data:
             raise NotFound(f"{data} does not exist; give a table file (Parquet, CSV, TSV, JSON lines) or a dataset "
                            "ref NAME@VERSION", field="data")
         if resolve is None:
-            return data, _attach_version(con, view, data)
-        return data, attach(con, view, resolve(data), None)[1]
+            return Attached(data, *_attach_version(con, view, data))
+        return attach(con, view, resolve(data), None)._replace(source=data)
     try:
         con.register(view, data)
     except (duckdb.Error, TypeError, ValueError) as exc:
         raise InvalidInput(f"cannot validate a {type(data).__name__}; give a DataFrame, an Arrow table or a path",
                            field="data") from exc
-    return type(data).__name__, "memory"
+    return Attached(type(data).__name__, "memory", [])
 
 
-def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
-    """Create the view over the file(s) at ``path``; returns the kind (``parquet`` or ``text``). Parquet is read
+def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> tuple[str, list[str]]:
+    """Create the view over the file(s) at ``path``; returns the kind (``parquet`` or ``text``) and the local
+    Parquet files. Parquet is read
     by DuckDB; CSV, TSV and JSON lines by pyarrow, as Keel reads tables elsewhere (ingestion, ``keel.data.load``: a
     row with a wrong number of fields is an error, where DuckDB's sniffer would guess around it); a ``.json`` file
     (an array, or lines) by DuckDB's JSON reader."""
@@ -63,12 +73,12 @@ def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> str:
     if fmt == "json":
         listing = "[" + ", ".join(_sql_text(str(p)) for p in files) + "]"
         _create_view(con, view, f"read_json_auto({listing}, union_by_name = true)", str(path))
-        return "text"
+        return "text", []
     listed = [str(p) for p in files]
     return _attach_files(con, view, listed, listed, fmt, None, str(path))
 
 
-def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str | DatasetVersion) -> str:
+def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str | DatasetVersion) -> tuple[str, list[str]]:
     """The view over a tabular dataset version's stored files, read in place (nothing is copied)."""
     from keel.data.table_files import table_files
 
@@ -77,7 +87,7 @@ def _attach_version(con: duckdb.DuckDBPyConnection, view: str, ref: str | Datase
 
 
 def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], paths: list[str], fmt: str, fs: Any,
-                  what: str) -> str:
+                  what: str) -> tuple[str, list[str]]:
     """Files of one format as the view: Parquet by DuckDB, the text formats by pyarrow. Either way a column only some
     files have is null in the others (as ``keel.data.load`` reads them)."""
     if fmt == "parquet":
@@ -87,7 +97,7 @@ def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], pa
                 con.register_filesystem(fs)
         listing = ", ".join(_sql_text(u) for u in urls)
         _create_view(con, view, f"read_parquet([{listing}], union_by_name = true)", what)
-        return "parquet"
+        return "parquet", (paths if fs is None else [])
     import pyarrow as pa
 
     from keel.data.tabular import open_dataset
@@ -97,7 +107,7 @@ def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], pa
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"{what} cannot be read as {fmt}: {str(exc).splitlines()[0]}", field="data") from exc
     con.register(view, dataset)
-    return "text"
+    return "text", []
 
 
 def _create_view(con: duckdb.DuckDBPyConnection, view: str, reader: str, what: str) -> None:
