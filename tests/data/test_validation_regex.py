@@ -5,7 +5,9 @@ failing counts and examples, whether polars computes them, DuckDB does, or polar
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +253,17 @@ def test_a_dataset_version_is_handed_over_where_it_is_stored(keel_home: Path, ta
     with_polars = validate("codes@v1", SUITE)
     assert len(computed) == 1 and computed[0] is not None  # polars did read the stored object
     assert _dump(with_polars) == _dump(by_duckdb) and with_polars.source == "codes@v1"
+
+
+def test_a_process_forked_after_polars_was_loaded_leaves_it_alone() -> None:
+    """Pipeline steps and tuning trials run in forked workers; polars' threads do not survive a fork."""
+    assert validate_regex.available() and "polars" in sys.modules
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports, then leaves without running the parent's exit handlers
+        os.write(write, b"1" if validate_regex.available() else b"0")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"0"
+    assert validate_regex.available()  # the parent is unaffected

@@ -16,7 +16,9 @@ those checks stay in DuckDB, as does everything if polars fails to read the file
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import sys
 import threading
 from typing import Any
 
@@ -35,9 +37,21 @@ _NOTHING_TO_REPEAT = ("(", "(?:", "|", "^", "$", "\\A", "\\z")
 _GROUP_NAME = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
 
 
+_forked_after_polars = False  # polars' thread pool does not survive fork(): a child must leave it alone
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_polars
+    _forked_after_polars = _forked_after_polars or "polars" in sys.modules
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def available() -> bool:
-    """Whether polars is installed (without importing it)."""
-    return importlib.util.find_spec("polars") is not None
+    """Whether polars is installed (without importing it) and safe to use here: not in a process forked after
+    polars was loaded (pipeline steps and tuning trials run in forked workers), where its threads would be gone."""
+    return not _forked_after_polars and importlib.util.find_spec("polars") is not None
 
 
 def rust_pattern(pattern: str) -> str | None:
