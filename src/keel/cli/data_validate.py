@@ -26,7 +26,7 @@ def validate(data: str = typer.Argument(..., help=_DATA_HELP),
              json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
              html_out: Path | None = typer.Option(None, "--html", help="Write the HTML report here.")) -> None:
     """Check data against a suite; exit 1 if a check at severity error fails (warn checks only report)."""
-    from keel.data.pointer import is_pointer
+    from keel.data.entities import is_pointer
     from keel.data.suite_yaml import load_suite_file
     from keel.data.validate_run import validate as validate_data
 

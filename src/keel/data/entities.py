@@ -10,8 +10,10 @@ from typing import Any
 
 from keel.errors import InvalidInput
 
-__all__ = ["TABLE_SUFFIXES", "VERSION_COLUMNS", "DatasetVersion", "check_dataset_name", "parse_ref",
-           "version_from_row"]
+__all__ = ["POINTER_SUFFIX", "TABLE_SUFFIXES", "VERSION_COLUMNS", "DatasetVersion", "check_dataset_name",
+           "is_pointer", "parse_ref", "version_from_row"]
+
+POINTER_SUFFIX = ".keel.yaml"  # NAME.keel.yaml: the pointer file `keel data add` writes beside the data
 
 TABLE_SUFFIXES: Mapping[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
                                       ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -68,6 +70,11 @@ def check_dataset_name(name: str) -> str:
         raise InvalidInput(f"dataset name {name!r} is invalid: use letters, digits, '.', '_' or '-' (at most 200, "
                            "not starting with a symbol)", field="name")
     return name
+
+
+def is_pointer(ref: str) -> bool:
+    """Whether ``ref`` names a pointer file rather than a ``NAME@v`` reference."""
+    return ref.endswith(POINTER_SUFFIX)
 
 
 def parse_ref(ref: str) -> tuple[str, int | None, str | None]:

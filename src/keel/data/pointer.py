@@ -9,8 +9,7 @@ import yaml
 
 from keel.artifacts import check_path
 from keel.artifacts.storage import local_errors
-from keel.data.entities import DatasetVersion, check_dataset_name
-from keel.data.snapshot import POINTER_SUFFIX
+from keel.data.entities import POINTER_SUFFIX, DatasetVersion, check_dataset_name, is_pointer
 from keel.errors import InvalidInput, NotFound
 
 __all__ = ["Pointer", "is_pointer", "read_pointer", "write_pointer"]
@@ -27,11 +26,6 @@ class Pointer:
     number: int
     hash: str
     path: str
-
-
-def is_pointer(ref: str) -> bool:
-    """Whether ``ref`` names a pointer file rather than a ``NAME@v`` reference."""
-    return ref.endswith(POINTER_SUFFIX)
 
 
 def pointer_path(data_path: Path, name: str) -> Path:

@@ -31,6 +31,7 @@ from keel.artifacts import CHUNK_SIZE, BlobStore, hash_bytes
 from keel.artifacts.local_objects import BIG_FILE, PACK_OBJECT, LocalObjects
 from keel.artifacts.storage import local_errors
 from keel.data.child_reader import FORK_MIN, ChildReader, can_fork
+from keel.data.entities import POINTER_SUFFIX
 from keel.data.statcache import StatCache, StatKey, racy_window_ns, stat_key
 from keel.errors import Conflict, InvalidInput, NotFound
 
@@ -51,7 +52,6 @@ __all__ = [
     "store_files",
 ]
 
-POINTER_SUFFIX = ".keel.yaml"
 _WORKERS = min(4, os.cpu_count() or 1)  # more threads than cores only fight over the GIL and the kernel's locks
 _BATCH = 256  # small files per thread-pool task: per-task overhead stays well below the per-file work
 _PACK_MIN = 100  # from this many small new files on, a pack file costs less than one file per object

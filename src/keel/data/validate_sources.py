@@ -10,8 +10,7 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from keel.data.entities import TABLE_SUFFIXES, DatasetVersion
-from keel.data.pointer import is_pointer
+from keel.data.entities import TABLE_SUFFIXES, DatasetVersion, is_pointer
 from keel.errors import InvalidInput, NotFound
 
 __all__ = ["Attached", "Resolver", "attach", "read_error"]
