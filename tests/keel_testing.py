@@ -1,4 +1,5 @@
-"""Test support shared by the suites: a `keel server` subprocess on a free port."""
+"""Test support shared by the suites: a `keel server` subprocess on a free port, the CLI in process, DuckDB
+statements recorded, remote uploads cut off part-way."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["ServeProcess", "ServerProcess", "free_port", "record_duckdb", "run_cli", "serve_registered"]
+__all__ = ["ServeProcess", "ServerProcess", "cut_uploads_off", "free_port", "record_duckdb", "run_cli",
+           "serve_registered"]
 
 
 def free_port() -> int:
@@ -157,3 +160,25 @@ def record_duckdb(monkeypatch: Any) -> list[str]:
 
     monkeypatch.setattr(duckdb, "connect", lambda *a, **k: Recording(real_connect(*a, **k)))
     return executed
+
+
+def cut_uploads_off(monkeypatch: Any, after_bytes: int) -> None:
+    """Make every remote write whose object is bigger than ``after_bytes`` fail with OSError("connection reset")
+    once that many of its bytes went out (the connection dropping part-way through an upload)."""
+    from keel.artifacts import FsspecStorage
+
+    original = FsspecStorage._write_remote
+
+    def cut(self: Any, tmp: str, final: str, chunks: Any) -> None:
+        def cut_off() -> Iterator[bytes]:
+            sent = 0
+            for chunk in chunks:
+                if sent + len(chunk) > after_bytes:
+                    yield chunk[: after_bytes - sent]
+                    raise OSError("connection reset")
+                sent += len(chunk)
+                yield chunk
+
+        original(self, tmp, final, cut_off())
+
+    monkeypatch.setattr(FsspecStorage, "_write_remote", cut)

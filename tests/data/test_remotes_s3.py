@@ -15,7 +15,7 @@ from keel.artifacts import FsspecStorage
 from keel.artifacts.storage import TEMP_PREFIX
 from keel.errors import CorruptArtifact, NotFound, Unavailable
 from keel.tracking.context import reset_backend
-from keel_testing import free_port
+from keel_testing import cut_uploads_off, free_port
 
 s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -59,7 +59,13 @@ def test_push_pull_round_trip_through_s3(keel_home: Path, tmp_path: Path, bucket
     data.add(root, "sales")
     expected = data.load("sales")
 
-    assert data.push("sales").objects == 4
+    with monkeypatch.context() as patch:  # uploads go straight to their key: no server-side copy from a temp key
+
+        def no_copy(*args: object, **kwargs: object) -> None:
+            raise AssertionError("an object was copied on S3")
+
+        patch.setattr(s3fs.S3FileSystem, "_cp_file", no_copy)
+        assert data.push("sales").objects == 4
     assert data.push("sales").objects == 0
     assert len(_s3_objects(bucket)) == 4 and not [p for p in bucket.find("keel-test") if TEMP_PREFIX in p]
 
@@ -129,3 +135,33 @@ def test_read_streams_csv_parquet_and_jsonl_from_s3(bucket: s3fs.S3FileSystem, s
         pd.testing.assert_frame_equal(source.to_arrow().to_pandas(), frame, check_dtype=False)
     with pytest.raises(NotFound, match="does not exist"):
         data.read("s3://keel-test/in/missing.csv", **options).to_arrow()
+
+
+def test_a_multipart_upload_cut_off_midway_is_aborted(keel_home: Path, tmp_path: Path, bucket: s3fs.S3FileSystem,
+                                                      s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects go straight to their key (an S3 object appears only when its upload completes: no copy from a temp
+    key). One bigger than a part goes up in parts; cut off part-way, the upload is aborted, so neither an object
+    nor its parts (which S3 keeps, and bills, until aborted) are left."""
+    root = tmp_path / "big"
+    root.mkdir()
+    payload = os.urandom(12 << 20)
+    (root / "big.bin").write_bytes(payload)
+    options = {"endpoint_url": s3_endpoint, "default_block_size": 5 << 20}  # 5 MiB parts
+    data.add_remote("origin", "s3://keel-test/ds", options)
+    data.add(root, "big")
+    with monkeypatch.context() as patch:
+        cut_uploads_off(patch, 11 << 20)  # two parts went up
+        with pytest.raises(Unavailable, match="connection reset"):
+            data.push("big", workers=1)
+    bucket.invalidate_cache()
+    assert not [p for p in bucket.find("keel-test") if bucket.size(p) >= 5 << 20]
+    assert bucket.list_multipart_uploads("keel-test") == []
+    assert data.push("big").objects >= 1
+    assert not [p for p in bucket.find("keel-test") if TEMP_PREFIX in p]
+
+    monkeypatch.setenv("KEEL_HOME", str(tmp_path / "elsewhere"))
+    reset_backend()
+    data.add_remote("origin", "s3://keel-test/ds", options)
+    data.pull("big")
+    data.checkout("big@v1", tmp_path / "out")
+    assert (tmp_path / "out" / "big.bin").read_bytes() == payload
