@@ -156,7 +156,7 @@ def _dump(result: Any) -> str:
 
 def _polars_results(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Hand over at any size, and record what each polars pass returned (None: it failed)."""
-    monkeypatch.setattr(validate_regex, "MIN_ROWS", 0)
+    monkeypatch.setattr(validate_regex, "MIN_MATCHES", 0)
     returned: list[Any] = []
     real_result = validate_regex.ColumnFacts.result
 
@@ -226,9 +226,16 @@ def test_small_tables_and_other_sources_stay_in_duckdb(table_path: Path, tmp_pat
         real_init(self, files, specs)
 
     monkeypatch.setattr(validate_regex.ColumnFacts, "__init__", init)
-    validate(table_path, SUITE)  # 4,000 rows: below MIN_ROWS
+    validate(table_path, SUITE)  # 4,000 rows: below MIN_MATCHES
     assert started == []
-    monkeypatch.setattr(validate_regex, "MIN_ROWS", 0)
+    # four regex checks go over (three on code, one on email): 4 x 4,000 values to match
+    monkeypatch.setattr(validate_regex, "MIN_MATCHES", 4 * N + 1)
+    validate(table_path, SUITE)
+    assert started == []
+    monkeypatch.setattr(validate_regex, "MIN_MATCHES", 4 * N)
+    validate(table_path, SUITE)
+    assert len(started) == 1 and sum(spec[0] == "regex" for spec in started.pop().values()) == 4
+    monkeypatch.setattr(validate_regex, "MIN_MATCHES", 0)
     frame = pq.read_table(table_path).to_pandas()
     frame.to_csv(tmp_path / "t.csv", index=False)
     validate(frame, SUITE)

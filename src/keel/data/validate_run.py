@@ -249,13 +249,17 @@ class _Runner:
         return specs
 
     def worth_offloading(self, specs: dict[str, tuple[Any, ...]], rows: int) -> dict[str, tuple[Any, ...]]:
-        """The specs worth handing to polars: none for fewer than ``MIN_ROWS`` rows (importing polars would cost
-        more than it saves), and only those of columns stored (at least in part) as plain values: DuckDB evaluates
-        a predicate on dictionary-encoded values once per dictionary entry, which no per-row engine beats."""
-        if rows < validate_regex.MIN_ROWS or not specs:
+        """The specs worth handing to polars: only those of columns stored (at least in part) as plain values
+        (DuckDB evaluates a predicate on dictionary-encoded values once per dictionary entry, which no per-row engine
+        beats), and none unless they match at least ``MIN_MATCHES`` values (else starting polars costs more than it
+        saves)."""
+        if not specs or rows * sum(s[0] == "regex" for s in specs.values()) < validate_regex.MIN_MATCHES:
             return {}
         plain = self.plain_encoded({spec[1] for spec in specs.values()})
-        return {key: spec for key, spec in specs.items() if spec[1] in plain}
+        kept = {key: spec for key, spec in specs.items() if spec[1] in plain}
+        if rows * sum(s[0] == "regex" for s in kept.values()) < validate_regex.MIN_MATCHES:
+            return {}
+        return kept
 
     def plain_encoded(self, columns: set[str]) -> set[str]:
         """Those of ``columns`` with a data page of plain values, as the files' page encoding statistics say (a
