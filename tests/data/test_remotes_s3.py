@@ -165,3 +165,25 @@ def test_a_multipart_upload_cut_off_midway_is_aborted(keel_home: Path, tmp_path:
     data.pull("big")
     data.checkout("big@v1", tmp_path / "out")
     assert (tmp_path / "out" / "big.bin").read_bytes() == payload
+
+
+def test_an_upload_failing_as_it_completes_is_aborted_too(tmp_path: Path, bucket: s3fs.S3FileSystem,
+                                                          s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last part of a multipart upload goes up when the file is closed; a failure there aborts the upload."""
+    storage = FsspecStorage("s3://keel-test/root", {"endpoint_url": s3_endpoint, "default_block_size": 5 << 20})
+    real_call = s3fs.core.S3File._call_s3
+
+    def flaky(self: object, method: str, *args: object, **kwargs: object) -> object:
+        if method == "upload_part" and kwargs.get("PartNumber") == 3:  # 12 MiB: parts of 5, 5 and 2 MiB
+            raise OSError("connection reset")
+        return real_call(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.core.S3File, "_call_s3", flaky)
+    with pytest.raises(Unavailable, match="connection reset"):
+        storage.write_atomic("objects/big", iter([os.urandom(1 << 20) for _ in range(12)]))
+    monkeypatch.setattr(s3fs.core.S3File, "_call_s3", real_call)
+    bucket.invalidate_cache()
+    assert bucket.find("keel-test") == [] and bucket.list_multipart_uploads("keel-test") == []
+    storage.write_atomic("objects/big", iter([b"x" * (1 << 20)] * 12))  # and a retry completes
+    bucket.invalidate_cache()
+    assert bucket.size("keel-test/root/objects/big") == 12 << 20

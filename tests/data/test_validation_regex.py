@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from keel.data import validate_regex
 from keel.data.validate_regex import rust_pattern
 from keel.data.validate_run import validate
-from keel.data.validation import InSet, NotNull, Regex, StrLength, Suite
+from keel.data.validation import CustomSql, InSet, NotNull, Regex, StrLength, Suite
+from keel.errors import InvalidInput
 from keel_testing import record_duckdb
 
 # strings where RE2 and a Unicode-aware engine could disagree: non-ASCII digits, letters and spaces, newlines, a
@@ -109,7 +110,9 @@ def test_common_patterns_translate(pattern: str, rust: str) -> None:
 
 
 @pytest.mark.parametrize("pattern", [r"\bword\b", "(?i)abc", r"\p{L}+", "[a-z&&[^aeiou]]", "[a--b]", "a*+",
-                                     "a{1001}", "a{,3}", "(?=x)", r"(a)\1", r"[\d-z]", "[]a]", "^*", "x|*"])
+                                     "a{1001}", "a{,3}", "(?=x)", r"(a)\1", r"[\d-z]", "[]a]", "^*", "x|*",
+                                     "a{01}", "a{1,02}",  # RE2 reads a count with a leading zero as text
+                                     "a(?:)", "()b", "(?P<n>)x"])  # DuckDB rewrites empty groups (a(?:): suffix)
 def test_patterns_that_could_mean_something_else_stay_in_duckdb(pattern: str) -> None:
     assert rust_pattern(pattern) is None
 
@@ -152,6 +155,19 @@ SUITE = Suite(checks=[
 
 def _dump(result: Any) -> str:
     return json.dumps([c.model_dump() for c in result.checks], default=str)
+
+
+def _starts(monkeypatch: Any) -> list[validate_regex.ColumnFacts]:
+    """Record every polars pass started from now on."""
+    started: list[validate_regex.ColumnFacts] = []
+    real_init = validate_regex.ColumnFacts.__init__
+
+    def init(self: validate_regex.ColumnFacts, files: list[str], specs: dict[str, Any]) -> None:
+        started.append(self)
+        real_init(self, files, specs)
+
+    monkeypatch.setattr(validate_regex.ColumnFacts, "__init__", init)
+    return started
 
 
 def _polars_results(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -218,14 +234,7 @@ def test_polars_failing_hands_the_checks_back_to_duckdb(table_path: Path, tmp_pa
 
 def test_small_tables_and_other_sources_stay_in_duckdb(table_path: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    started: list[dict[str, Any]] = []
-    real_init = validate_regex.ColumnFacts.__init__
-
-    def init(self: validate_regex.ColumnFacts, files: list[str], specs: dict[str, Any]) -> None:
-        started.append(specs)
-        real_init(self, files, specs)
-
-    monkeypatch.setattr(validate_regex.ColumnFacts, "__init__", init)
+    started = _starts(monkeypatch)
     validate(table_path, SUITE)  # 4,000 rows: below MIN_MATCHES
     assert started == []
     # four regex checks go over (three on code, one on email): 4 x 4,000 values to match
@@ -234,7 +243,7 @@ def test_small_tables_and_other_sources_stay_in_duckdb(table_path: Path, tmp_pat
     assert started == []
     monkeypatch.setattr(validate_regex, "MIN_MATCHES", 4 * N)
     validate(table_path, SUITE)
-    assert len(started) == 1 and sum(spec[0] == "regex" for spec in started.pop().values()) == 4
+    assert len(started) == 1 and sum(spec[0] == "regex" for spec in started.pop().specs.values()) == 4
     monkeypatch.setattr(validate_regex, "MIN_MATCHES", 0)
     frame = pq.read_table(table_path).to_pandas()
     frame.to_csv(tmp_path / "t.csv", index=False)
@@ -244,7 +253,7 @@ def test_small_tables_and_other_sources_stay_in_duckdb(table_path: Path, tmp_pat
     validate(table_path, SUITE)
     assert len(started) == 1
     # city is dictionary-encoded: DuckDB matches each distinct value once, so it stays there
-    assert sorted({spec[1] for spec in started[0].values()}) == ["code", "email"]
+    assert sorted({spec[1] for spec in started[0].specs.values()}) == ["code", "email"]
 
 
 def test_a_dataset_version_is_handed_over_where_it_is_stored(keel_home: Path, table_path: Path,
@@ -274,3 +283,60 @@ def test_a_process_forked_after_polars_was_loaded_leaves_it_alone() -> None:
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"0"
     assert validate_regex.available()  # the parent is unaffected
+
+
+def _both_ways(data: Any, suite: Suite, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, list[Any]]:
+    """validate() by DuckDB alone, then with polars allowed at any size; and the specs handed to polars."""
+    with monkeypatch.context() as patch:
+        patch.setattr(validate_regex, "available", lambda: False)
+        by_duckdb = validate(data, suite)
+    with monkeypatch.context() as patch:
+        patch.setattr(validate_regex, "MIN_MATCHES", 0)
+        started = _starts(patch)
+        return by_duckdb, validate(data, suite), [facts.specs for facts in started]
+
+
+def test_what_polars_would_read_otherwise_stays_in_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column whose name polars reads as a pattern, and Hive-style folders (DuckDB takes such a column's values
+    from the path, polars from the file)."""
+    path = tmp_path / "names.parquet"
+    pq.write_table(pa.table({"^c.*$": ["x1", "x2", "nope"], "code": ["a", "b", "c"]}), path, use_dictionary=False)
+    by_duckdb, with_polars, handed = _both_ways(path, Suite(checks=[Regex(column="^c.*$", pattern="^x[0-9]$")]),
+                                                monkeypatch)
+    assert handed == [] and _dump(with_polars) == _dump(by_duckdb)
+    assert with_polars.checks[0].failing_rows == 1
+
+    folder = tmp_path / "hive" / "region=eu"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"region": ["EU-1", "EU-2"], "s": ["a", "b"]}), folder / "p.parquet", use_dictionary=False)
+    by_duckdb, with_polars, handed = _both_ways(tmp_path / "hive",
+                                                Suite(checks=[Regex(column="region", pattern="^[A-Z]{2}-[0-9]$")]),
+                                                monkeypatch)
+    assert handed == [] and _dump(with_polars) == _dump(by_duckdb)
+
+
+def test_a_pattern_re2_refuses_is_an_error_naming_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rust takes nested counts whose product passes 1000; RE2 does not, and the suite must not pass quietly."""
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"s": ["ab", "cd"]}), path, use_dictionary=False)
+    nested = r"^((a|b|c|d){10}){200}$|^[a-d]+$"
+    assert rust_pattern(nested) is not None
+    suite = Suite(checks=[Regex(column="s", pattern="^[a-z]+$"), Regex(column="s", pattern=nested)])
+    monkeypatch.setattr(validate_regex, "MIN_MATCHES", 0)
+    with pytest.raises(InvalidInput, match=r"checks\[1\] regex\(s\): .*invalid repetition size"):
+        validate(path, suite)
+    monkeypatch.setattr(validate_regex, "available", lambda: False)  # DuckDB alone names it too
+    with pytest.raises(InvalidInput, match=r"checks\[1\] regex\(s\): .*invalid repetition size"):
+        validate(path, suite)
+    lookahead = Suite(checks=[Regex(column="s", pattern="^(?=a)")])  # Python takes it; RE2 does not
+    with pytest.raises(InvalidInput, match=r"checks\[0\] regex\(s\): .*invalid perl operator"):
+        validate(path, lookahead)
+
+
+def test_polars_is_done_before_a_failed_validation_returns(table_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started = _starts(monkeypatch)
+    monkeypatch.setattr(validate_regex, "MIN_MATCHES", 0)
+    suite = Suite(checks=[Regex(column="code", pattern="^[A-Z0-9]{8}$"), CustomSql(expression="no_such_column > 1")])
+    with pytest.raises(InvalidInput, match="checks\\[1\\]"):
+        validate(table_path, suite)
+    assert len(started) == 1 and not started[0]._thread.is_alive()

@@ -260,12 +260,12 @@ class FsspecStorage:
         try:
             for chunk in chunks:
                 fh.write(chunk)
+            fh.close()  # sends the last part and completes the upload
         except BaseException:
             with contextlib.suppress(Exception):
                 fh.discard()  # aborts a multipart (S3) or resumable (GCS) upload already under way
             fh.closed = True  # so that nothing (close, garbage collection) completes the upload
             raise
-        fh.close()
 
     @contextlib.contextmanager
     def _conflicts_are_invalid(self, rel: str) -> Iterator[None]:

@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import Any
 
-__all__ = ["MIN_MATCHES", "ColumnFacts", "available", "rust_pattern"]
+__all__ = ["MIN_MATCHES", "ColumnFacts", "available", "plain_name", "rust_pattern"]
 
 # rows x regex checks handed over; below this, starting polars (~0.1 s to import) costs more than its faster
 # matching saves (measured on 2 cores: 1M rows x 2 checks 0.19 s with polars, 0.16 s without; 3M x 2: 0.31, 0.40 s)
@@ -34,7 +34,7 @@ _SAME_ESCAPES = set("tnrfv")
 _POSIX = {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space", "upper",
           "word", "xdigit"}
 _HEX = re.compile(r"x(?:[0-9A-Fa-f]{2}|\{[0-9A-Fa-f]{1,6}\})")
-_REPEAT = re.compile(r"\{(\d{1,4})(?:,(\d{0,4}))?\}")
+_REPEAT = re.compile(r"\{(0|[1-9]\d{0,3})(?:,((?:0|[1-9]\d{0,3})?))?\}")  # RE2: no leading zeros
 _NOTHING_TO_REPEAT = ("(", "(?:", "|", "^", "$", "\\A", "\\z")
 _GROUP_NAME = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
 
@@ -54,6 +54,11 @@ def available() -> bool:
     """Whether polars is installed (without importing it) and safe to use here: not in a process forked after
     polars was loaded (pipeline steps and tuning trials run in forked workers), where its threads would be gone."""
     return not _forked_after_polars and importlib.util.find_spec("polars") is not None
+
+
+def plain_name(column: str) -> bool:
+    """Whether polars' ``pl.col(column)`` names just that column (``*`` and ``^…$`` select by pattern)."""
+    return column != "*" and not (column.startswith("^") and column.endswith("$"))
 
 
 def rust_pattern(pattern: str) -> str | None:
@@ -154,15 +159,18 @@ def _char_class(pattern: str, i: int) -> tuple[str | None, int]:
 
 
 def _group(pattern: str, i: int) -> tuple[str | None, int]:
-    """An opening parenthesis at ``i``: capturing, non-capturing or named; flags and look-around are refused."""
-    if pattern.startswith("(?:", i):
-        return "(?:", i + 3
+    """An opening parenthesis at ``i``: capturing, non-capturing or named; flags and look-around are refused, and
+    so are empty groups (DuckDB's optimizer rewrites ``a(?:)`` as a suffix test, which RE2 would not mean)."""
     named = _GROUP_NAME.match(pattern, i)
-    if named:
-        return "(?:", named.end()
-    if pattern.startswith("(?", i):
+    if pattern.startswith("(?:", i):
+        piece, after = "(?:", i + 3
+    elif named:
+        piece, after = "(?:", named.end()
+    elif pattern.startswith("(?", i):
         return None, i
-    return "(", i + 1
+    else:
+        piece, after = "(", i + 1
+    return (None, i) if pattern.startswith(")", after) else (piece, after)
 
 
 class ColumnFacts:

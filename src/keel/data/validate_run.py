@@ -51,6 +51,7 @@ from keel.data.validation import (
     is_plain,
     plain_column,
     quote_ident,
+    sql_literal,
 )
 from keel.data.validation_report import CheckResult, ValidationResult
 from keel.errors import InvalidInput
@@ -145,18 +146,7 @@ class _Runner:
         facts: dict[str, Any] = {}
         try:
             if self.columnar:
-                specs = self.offloadable(checks)
-                self.gather(facts, self.summary_parts(checks, set(specs)))
-                specs = self.worth_offloading(specs, int(facts["count(*)"]))
-                offloaded = validate_regex.ColumnFacts(self.local_parquet, specs) if specs else None
-                self.gather(facts, self.scan_parts(checks, facts, set(specs)))
-                if offloaded:
-                    self.queries += 1
-                    computed = offloaded.result()
-                    if computed is None:  # polars could not: DuckDB computes them
-                        self.gather(facts, [(list(specs), None)])
-                    else:
-                        facts.update(computed)
+                self.columnar_facts(checks, facts)
             else:
                 self.gather(facts, [(_unique(["count(*)"] + [e for _, c in checks for e in self.needs(c)], []), None)])
             rows = int(facts["count(*)"])
@@ -173,6 +163,23 @@ class _Runner:
                 values.append(facts[self.distinct.get(index, _count_distinct(check))])
             results[index] = self.judge(index, check, values, failing[index], rows)
         return rows, results
+
+    def columnar_facts(self, checks: list[tuple[int, Any]], facts: dict[str, Any]) -> None:
+        """Statistics first, then one scan of what they did not settle, while polars computes its part."""
+        specs = self.offloadable(checks)
+        self.gather(facts, self.summary_parts(checks, set(specs)))
+        specs = self.worth_offloading(specs, int(facts["count(*)"]))
+        offloaded = validate_regex.ColumnFacts(self.local_parquet, specs) if specs else None
+        try:
+            self.gather(facts, self.scan_parts(checks, facts, set(specs)))
+        finally:  # (even if the scan failed: polars must not go on reading once validate() returned)
+            computed = offloaded.result() if offloaded else None
+        if offloaded:
+            self.queries += 1
+            if computed is None:  # polars could not: DuckDB computes them
+                self.gather(facts, [(list(specs), None)])
+            else:
+                facts.update(computed)
 
     def gather(self, facts: dict[str, Any], parts: list[tuple[list[str], str | None]]) -> None:
         """Run one statement computing every part's aggregates; store each value under its expression."""
@@ -235,10 +242,11 @@ class _Runner:
             return {}
         specs: dict[str, tuple[Any, ...]] = {}
         for _, check in checks:
-            if isinstance(check, Regex) and self.schema.get(check.column) == "VARCHAR":
+            if (isinstance(check, Regex) and self.schema.get(check.column) == "VARCHAR"
+                    and validate_regex.plain_name(check.column)):
                 pattern = validate_regex.rust_pattern(check.pattern)
                 if pattern is not None:
-                    specs[count_failing(check.failing_predicate())] = ("regex", check.column, pattern)
+                    specs[count_failing(check.failing_predicate())] = ("regex", check.column, pattern, check.pattern)
         read = {spec[1] for spec in specs.values()}
         for _, check in checks:
             if isinstance(check, StrLength) and check.column in read:
@@ -255,11 +263,23 @@ class _Runner:
         saves)."""
         if not specs or rows * sum(s[0] == "regex" for s in specs.values()) < validate_regex.MIN_MATCHES:
             return {}
+        if any("=" in part for file in self.local_parquet for part in Path(file).parts[:-1]):
+            return {}  # Hive-style folders (col=value): DuckDB takes such a column from the path, polars would not
         plain = self.plain_encoded({spec[1] for spec in specs.values()})
-        kept = {key: spec for key, spec in specs.items() if spec[1] in plain}
+        refused = {spec[1] for spec in specs.values() if spec[0] == "regex" and not self.re2_compiles(spec[3])}
+        kept = {key: spec for key, spec in specs.items() if spec[1] in plain - refused}
         if rows * sum(s[0] == "regex" for s in kept.values()) < validate_regex.MIN_MATCHES:
             return {}
         return kept
+
+    def re2_compiles(self, pattern: str) -> bool:
+        """Whether DuckDB's RE2 takes ``pattern`` (it refuses some that Rust takes, such as nested counts above
+        1000 in all); one it refuses stays in DuckDB's scan, which then names the check."""
+        try:
+            self.con.execute(_re2_probe(pattern)).fetchall()
+        except duckdb.Error:
+            return False
+        return True
 
     def plain_encoded(self, columns: set[str]) -> set[str]:
         """Those of ``columns`` with a data page of plain values, as the files' page encoding statistics say (a
@@ -351,6 +371,8 @@ class _Runner:
             sql = flat_query(_unique(["count(*)", *self.needs(check)], []), SOURCE)
             try:
                 self.con.sql(sql + " LIMIT 0").fetchall()
+                if isinstance(check, Regex):  # RE2 compiles a pattern only when it first matches a value
+                    self.con.execute(_re2_probe(check.pattern)).fetchall()
             except duckdb.Error as bad:
                 return InvalidInput(f"checks[{index}] {check.label}: {str(bad).splitlines()[0]}; fix the check",
                                     field=f"checks[{index}]")
@@ -411,6 +433,11 @@ def _counted(check: Any) -> bool:
     """Whether the failing rows of ``check`` are counted with its predicate (not_null uses count(col); unique's
     predicate only finds examples)."""
     return check.failing_predicate() is not None and not isinstance(check, NotNull | Unique)
+
+
+def _re2_probe(pattern: str) -> str:
+    """A statement that fails if DuckDB's RE2 refuses ``pattern``."""
+    return f"SELECT regexp_matches('', {sql_literal(pattern)})"
 
 
 def _count_distinct(check: Unique) -> str:
