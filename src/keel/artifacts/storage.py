@@ -32,13 +32,13 @@ from keel.errors import InvalidInput, KeelError, NotFound, Unavailable
 if TYPE_CHECKING:
     import fsspec
 
-__all__ = ["EAGER_SYNC_BYTES", "TEMP_PREFIX", "Entry", "FsspecStorage", "local_error", "local_errors"]
+__all__ = ["EAGER_SYNC_BYTES", "TEMP_PREFIX", "Entry", "FsspecStorage", "local_error", "local_errors", "protocol_of"]
 
 TEMP_PREFIX = ".tmp-"
 """Names starting with this are in-flight writes; listings skip them and logical paths may not use them."""
 # object stores (s3fs, gcsfs) where an object appears only once its upload completes and an aborted upload leaves
 # nothing: writes go straight to the final key
-_ATOMIC_UPLOADS = {"s3", "s3a", "gs", "gcs"}
+_ATOMIC_UPLOADS = {"s3", "gs"}
 
 EAGER_SYNC_BYTES = 8 << 20
 """Inside deferred_sync(), a local write this big still fsyncs itself: a global ``sync`` would also flush every
@@ -66,6 +66,7 @@ class FsspecStorage:
             self._fs: fsspec.AbstractFileSystem | None = None
             self.root: str = local.rstrip("/") or "/"
             self.is_local = True
+            self.uploads_atomically = False
             return
         import fsspec.core
         from fsspec.implementations.local import LocalFileSystem
@@ -84,6 +85,8 @@ class FsspecStorage:
         self._fs = fs
         self.root = str(root).rstrip("/") or "/"
         self.is_local = isinstance(fs, LocalFileSystem)
+        # an object store where a write can go straight to its key (see _upload)
+        self.uploads_atomically = protocol_of(fs) in _ATOMIC_UPLOADS
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
@@ -244,7 +247,7 @@ class FsspecStorage:
         if self.fs.isdir(final):
             raise IsADirectoryError(final)
         self.fs.makedirs(final.rpartition("/")[0], exist_ok=True)
-        if set(_protocols(self.fs)) & _ATOMIC_UPLOADS:
+        if self.uploads_atomically:
             self._upload(final, chunks)
             return
         with self.fs.open(tmp, "wb") as fh:
@@ -278,7 +281,7 @@ class FsspecStorage:
             ) from exc
 
     def _discard(self, rel: str) -> None:
-        if set(_protocols(self.fs)) & _ATOMIC_UPLOADS:
+        if self.uploads_atomically:
             return  # no temp object was written
         with contextlib.suppress(OSError):
             self.fs.rm_file(self.full(rel))
@@ -329,5 +332,6 @@ def local_error(path: str | os.PathLike[str], exc: OSError) -> KeelError:
     return InvalidInput(f"cannot use local file {os.fspath(path)!r}: {exc}")
 
 
-def _protocols(fs: Any) -> tuple[str, ...]:
-    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+def protocol_of(fs: Any) -> str:
+    """The main protocol of an fsspec filesystem (``s3`` for s3fs, whose protocols are ``s3`` and ``s3a``)."""
+    return str(fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0])

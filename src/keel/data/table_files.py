@@ -31,6 +31,7 @@ class TableFiles:
 def table_files(ref: str | DatasetVersion) -> TableFiles:
     """Resolve ``NAME@vN`` / ``NAME`` (latest) to the stored objects holding its table, without copying them; each
     object is first re-hashed (streamed) so that an engine never reads bytes that no longer match the version."""
+    from keel.artifacts.storage import protocol_of
     from keel.data.tabular import table_format
     from keel.data.versioning import _local, _manifest, get_version
 
@@ -48,5 +49,4 @@ def table_files(ref: str | DatasetVersion) -> TableFiles:
     paths = [local.blobs.readable_path(digest) for digest in digests]
     if storage.is_local:
         return TableFiles(version, fmt, paths, None)
-    protocol = storage.fs.protocol if isinstance(storage.fs.protocol, str) else storage.fs.protocol[0]
-    return TableFiles(version, fmt, [f"{protocol}://{p}" for p in paths], storage.fs)
+    return TableFiles(version, fmt, [f"{protocol_of(storage.fs)}://{p}" for p in paths], storage.fs)

@@ -73,8 +73,7 @@ def validate(data: Any, suite: Suite, *, resolve: Resolver | None = None, now: d
         # Parquet has statistics; in memory, a second pass pays off only to size a bitmap for unique integers
         columnar = kind == "parquet" or (kind == "memory" and any(
             isinstance(c, Unique) and dtype_family(schema.get(c.column, "")) == "integer" for c in suite.checks))
-        runner = _Runner(con, schema, now or dt.datetime.now(dt.UTC), max_examples, resolve, columnar)
-        runner.local_parquet = local_parquet
+        runner = _Runner(con, schema, now or dt.datetime.now(dt.UTC), max_examples, resolve, columnar, local_parquet)
         results, rows = runner.run(suite)
     finally:
         con.close()
@@ -104,13 +103,14 @@ def profile(data: Any, *, resolve: Resolver | None = None, max_set_size: int = 2
 
 class _Runner:
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: dict[str, str], now: dt.datetime,
-                 max_examples: int, resolve: Resolver | None, columnar: bool = False) -> None:
+                 max_examples: int, resolve: Resolver | None, columnar: bool = False,
+                 local_parquet: list[str] | None = None) -> None:
         self.con, self.schema, self.now = con, schema, now
         self.max_examples, self.resolve = max_examples, resolve
         self.columnar = columnar  # statistics first, then a scan of what they did not settle
         self.queries = 0
         self.distinct: dict[int, str] = {}  # unique checks: the aggregate counting distinct values
-        self.local_parquet: list[str] = []  # the files, when polars may count regex failures beside DuckDB
+        self.local_parquet = local_parquet or []  # the files, when polars may count regex failures beside DuckDB
 
     def fetch(self, sql: str) -> duckdb.DuckDBPyConnection:
         """Every query that reads the data goes through here (counted in ``ValidationResult.queries``)."""

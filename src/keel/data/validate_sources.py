@@ -91,8 +91,9 @@ def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], pa
     files have is null in the others (as ``keel.data.load`` reads them)."""
     if fmt == "parquet":
         if fs is not None:
-            protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-            if not con.filesystem_is_registered(protocol):  # a distribution reference on the same store
+            from keel.artifacts.storage import protocol_of
+
+            if not con.filesystem_is_registered(protocol_of(fs)):  # a distribution reference on the same store
                 con.register_filesystem(fs)
         listing = ", ".join(_sql_text(u) for u in urls)
         _create_view(con, view, f"read_parquet([{listing}], union_by_name = true)", what)

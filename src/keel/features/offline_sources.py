@@ -151,8 +151,10 @@ def _expand(ref: str, view: str) -> tuple[list[str], str]:
     if "://" in ref and not ref.startswith("file://"):
         import fsspec
 
+        from keel.artifacts.storage import protocol_of
+
         fs, path = fsspec.core.url_to_fs(ref)
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        protocol = protocol_of(fs)
         found = sorted(fs.find(path)) if fs.isdir(path) else [path] if fs.exists(path) else []
         urls = [f"{protocol}://{p}" for p in found]
     else:
