@@ -261,16 +261,17 @@ class _Runner:
         (DuckDB evaluates a predicate on dictionary-encoded values once per dictionary entry, which no per-row engine
         beats), and none unless they match at least ``MIN_MATCHES`` values (else starting polars costs more than it
         saves)."""
-        if not specs or rows * sum(s[0] == "regex" for s in specs.values()) < validate_regex.MIN_MATCHES:
+        def too_few(handed: dict[str, tuple[Any, ...]]) -> bool:
+            return rows * sum(spec[0] == "regex" for spec in handed.values()) < validate_regex.MIN_MATCHES
+
+        if too_few(specs):  # (no regex spec at all included)
             return {}
         if any("=" in part for file in self.local_parquet for part in Path(file).parts[:-1]):
             return {}  # Hive-style folders (col=value): DuckDB takes such a column from the path, polars would not
         plain = self.plain_encoded({spec[1] for spec in specs.values()})
         refused = {spec[1] for spec in specs.values() if spec[0] == "regex" and not self.re2_compiles(spec[3])}
         kept = {key: spec for key, spec in specs.items() if spec[1] in plain - refused}
-        if rows * sum(s[0] == "regex" for s in kept.values()) < validate_regex.MIN_MATCHES:
-            return {}
-        return kept
+        return {} if too_few(kept) else kept
 
     def re2_compiles(self, pattern: str) -> bool:
         """Whether DuckDB's RE2 takes ``pattern`` (it refuses some that Rust takes, such as nested counts above
@@ -284,7 +285,7 @@ class _Runner:
     def plain_encoded(self, columns: set[str]) -> set[str]:
         """Those of ``columns`` with a data page of plain values, as the files' page encoding statistics say (a
         file without them counts as dictionary-encoded)."""
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in self.local_parquet)
+        listing = ", ".join(sql_literal(f) for f in self.local_parquet)
         rows = self.con.execute(f"SELECT path_in_schema, encoding_stats FROM parquet_metadata([{listing}])").fetchall()
         return {str(path) for path, pages in rows if path in columns and any(
             page["page_type"].startswith("DATA_PAGE") and "DICTIONARY" not in page["encoding"] for page in pages or [])}

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 from keel.data.entities import TABLE_SUFFIXES, DatasetVersion, is_pointer
+from keel.data.validation import sql_literal
 from keel.errors import InvalidInput, NotFound
 
 __all__ = ["Attached", "Resolver", "attach", "read_error"]
@@ -70,7 +71,7 @@ def _attach_path(con: duckdb.DuckDBPyConnection, view: str, path: Path) -> tuple
         raise InvalidInput(f"{path}: expected Parquet, CSV, TSV or JSON-lines file(s) of one format", field="data")
     fmt = str(formats.pop())
     if fmt == "json":
-        listing = "[" + ", ".join(_sql_text(str(p)) for p in files) + "]"
+        listing = "[" + ", ".join(sql_literal(str(p)) for p in files) + "]"
         _create_view(con, view, f"read_json_auto({listing}, union_by_name = true)", str(path))
         return "text", []
     listed = [str(p) for p in files]
@@ -95,7 +96,7 @@ def _attach_files(con: duckdb.DuckDBPyConnection, view: str, urls: list[str], pa
 
             if not con.filesystem_is_registered(protocol_of(fs)):  # a distribution reference on the same store
                 con.register_filesystem(fs)
-        listing = ", ".join(_sql_text(u) for u in urls)
+        listing = ", ".join(sql_literal(u) for u in urls)
         _create_view(con, view, f"read_parquet([{listing}], union_by_name = true)", what)
         return "parquet", (paths if fs is None else [])
     import pyarrow as pa
@@ -115,10 +116,6 @@ def _create_view(con: duckdb.DuckDBPyConnection, view: str, reader: str, what: s
         con.sql(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {reader}")
     except duckdb.Error as exc:
         raise InvalidInput(f"{what} cannot be read: {str(exc).splitlines()[0]}", field="data") from exc
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def read_error(exc: duckdb.Error) -> InvalidInput | None:
